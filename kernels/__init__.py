@@ -1,0 +1,1 @@
+"""Kernel sets beside the NumPy reference: numba_cpu (CPU) and cuda (CuPy RawModules)."""

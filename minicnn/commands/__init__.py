@@ -1,0 +1,2 @@
+"""One module per ``minicnn`` subcommand; each defines ``HELP``, ``configure(parser)`` and
+``run(args) -> int``."""

@@ -1,0 +1,1 @@
+"""Function classes, one op family per file: basic, activation, conv, pool, lrn, norm, loss."""
