@@ -79,9 +79,11 @@ def device_of(x: Any) -> str:
 
 
 def _numba_importable() -> bool:
+    """True when numba and the Numba kernel set import."""
     try:
         importlib.import_module("numba")
-    except Exception:
+        importlib.import_module("kernels.numba_cpu")
+    except ImportError:
         return False
     return True
 
