@@ -98,6 +98,7 @@ class Tensor:
     def _wrap(cls, arr: Any, requires_grad: bool = False) -> Tensor:
         """Wrap an array as it is (any dtype, no copy): used by ops."""
         t = cls.__new__(cls)
+        arr = np.asarray(arr) if isinstance(arr, np.generic) else arr  # numpy scalar -> 0-d
         t._init(arr, requires_grad and _is_float(arr.dtype))
         return t
 
