@@ -272,10 +272,10 @@ class MatMul(Function):
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
         g = gy
+        if b.ndim == 1:  # first, so that 1-D @ 1-D (a 0-d gy) becomes (1, 1)
+            g = g[..., None]
         if a.ndim == 1:
             g = g[..., None, :]
-        if b.ndim == 1:
-            g = g[..., None]
         ga = gb = None
         if na:
             ga = unbroadcast(g @ b2.swapaxes(-1, -2), a2.shape).reshape(a.shape)
