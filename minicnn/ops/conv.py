@@ -1,0 +1,327 @@
+"""2-D convolution (cross-correlation, as every deep-learning library computes it) by im2col.
+
+.. math:: y[n, f, o_y, o_x] = b[f] + \\sum_{c \\in g(f)} \\sum_{i, j}
+          w[f, c, i, j]\\, x_{pad}[n, c, o_y s_h + i d_h, o_x s_w + j d_w]
+
+im2col (Chellapilla, Puri & Simard 2006; cs231n "Convolutional Networks" notes) copies every
+receptive field of an image into a column: ``cols`` (C*kh*kw, oh*ow). With the weight viewed as
+(G, F/G, C/G*kh*kw), one batched GEMM ``W @ cols`` per image and group gives (F, oh*ow),
+which *is* the NCHW output, with no transpose. Backward is two more GEMMs and the adjoint of
+im2col (col2im):
+
+.. math:: g_W = \\sum_n g_y[n]\\, \\text{cols}[n]^T, \\qquad
+          g_x = \\text{col2im}(W^T g_y), \\qquad g_b = \\sum_{n, o_y, o_x} g_y
+
+Memory: the cols of a whole batch are C*kh*kw times the input (9x for 3x3), so the batch is
+processed in chunks whose cols fit in a bound (:func:`set_im2col_limit`, default 256 MiB, or
+``MINICNN_IM2COL_MB``), in a workspace buffer kept per thread and dtype and reused across
+calls (fresh large buffers pay page faults). Forward saves only x and W; backward recomputes
+cols chunk by chunk (as Caffe does) rather than holding 9x the input per layer until backward.
+"""
+
+from __future__ import annotations
+
+import operator
+import os
+import threading
+from typing import Any
+
+import numpy as np
+
+from minicnn import backend
+from minicnn.function import Function
+from minicnn.tensor import Tensor
+
+Pair = tuple[int, int]
+
+ALGOS = ("im2col", "implicit_gemm")
+_DEFAULT_LIMIT_MB = 256
+
+_conv_algo = "im2col"
+_im2col_limit: int | None = None  # None: from MINICNN_IM2COL_MB, else the default
+_tls = threading.local()
+
+
+# -- settings ------------------------------------------------------------------------------
+def set_conv_algo(name: str) -> None:
+    """Set the default ``algo`` of :func:`conv2d`: 'im2col' or 'implicit_gemm'.
+
+    The default is a preference: a kernel set without ``conv2d_implicit_gemm`` (the CPU sets)
+    uses im2col. An explicit ``algo='implicit_gemm'`` argument is strict instead.
+    """
+    global _conv_algo
+    if name not in ALGOS:
+        raise ValueError(f"set_conv_algo: name must be one of {ALGOS}, got {name!r}")
+    _conv_algo = name
+
+
+def get_conv_algo() -> str:
+    """The default convolution algorithm set by :func:`set_conv_algo`."""
+    return _conv_algo
+
+
+def set_im2col_limit(nbytes: int | None) -> None:
+    """Bound the im2col buffer to ``nbytes`` (``None``: back to the env/default bound).
+
+    Batches whose cols would exceed it run in chunks of images; a single image is never split,
+    so one image's cols may exceed a bound smaller than them. Cached workspaces are dropped.
+    """
+    global _im2col_limit
+    if nbytes is not None:
+        if isinstance(nbytes, bool) or not isinstance(nbytes, (int, np.integer)) or nbytes < 1:
+            raise ValueError(
+                f"set_im2col_limit: nbytes must be a positive int or None, got {nbytes!r}"
+            )
+        nbytes = int(nbytes)
+    _im2col_limit = nbytes
+    _tls.__dict__.clear()
+
+
+def get_im2col_limit() -> int:
+    """The im2col buffer bound in bytes: set_im2col_limit, else MINICNN_IM2COL_MB, else 256 MiB."""
+    if _im2col_limit is not None:
+        return _im2col_limit
+    env = os.environ.get("MINICNN_IM2COL_MB", "").strip()
+    if not env:
+        return _DEFAULT_LIMIT_MB << 20
+    try:
+        mb = float(env)
+    except ValueError:
+        mb = -1.0
+    if not mb > 0:
+        raise ValueError(f"MINICNN_IM2COL_MB must be a positive number of MiB, got {env!r}")
+    return max(1, int(mb * (1 << 20)))
+
+
+def _workspace(x: Any, shape: tuple[int, ...]) -> Any:
+    """A reused C-contiguous buffer of ``shape`` in x's array module, device and dtype."""
+    xp = backend.get_array_module(x)
+    size = int(np.prod(shape))
+    key = (backend.device_of(x), getattr(getattr(x, "device", None), "id", 0), x.dtype.str)
+    buf = _tls.__dict__.get(key)
+    if buf is None or buf.size < size:
+        buf = None  # let the old one go before allocating the new one
+        _tls.__dict__.pop(key, None)
+        buf = xp.empty(size, dtype=x.dtype)
+        _tls.__dict__[key] = buf
+    return buf[:size].reshape(shape)
+
+
+def _chunk(n: int, per_image: int) -> int:
+    """Images per chunk so that ``chunk * per_image`` bytes fit the im2col bound (at least 1)."""
+    return max(1, min(n, get_im2col_limit() // max(per_image, 1)))
+
+
+# -- the op ----------------------------------------------------------------------------------
+class Conv2d(Function):
+    """y (N, F, oh, ow) = conv(x (N, C, H, W), w (F, C/G, kh, kw)) + b (F,), by im2col + GEMM.
+
+    Saves x and w; backward recomputes cols chunk by chunk into the reused workspace.
+    A 1x1, stride-1, unpadded, undilated conv is a plain GEMM on a view of x (no im2col).
+    """
+
+    def forward(
+        self, x: Any, w: Any, b: Any, stride: Pair, padding: Pair, dilation: Pair,
+        groups: int, algo: str,
+    ) -> Any:
+        k = backend.kernels_for(x)
+        self.save_for_backward(x, w, stride, padding, dilation, groups)
+        if algo == "implicit_gemm":
+            return k.conv2d_implicit_gemm(x, w, b, stride, padding, dilation, groups)
+        xp = backend.get_array_module(x)
+        n, c, h, wd = x.shape
+        f, cg, kh, kw = w.shape
+        oh, ow = _out_size(h, wd, (kh, kw), stride, padding, dilation)
+        g, fg, kk, ll = groups, f // groups, cg * kh * kw, oh * ow
+        wg = w.reshape(g, fg, kk)
+        y = xp.empty((n, f, oh, ow), dtype=x.dtype)
+        if _is_pointwise(kh, kw, stride, padding, dilation):
+            xp.matmul(wg, x.reshape(n, g, cg, ll), out=y.reshape(n, g, fg, ll))
+        else:
+            m = _chunk(n, c * kh * kw * ll * x.dtype.itemsize)
+            ws = _workspace(x, (m, c * kh * kw, ll))
+            for n0 in range(0, n, m):
+                n1 = min(n, n0 + m)
+                cols = k.im2col(x[n0:n1], (kh, kw), stride, padding, dilation,
+                                out=ws[: n1 - n0])
+                xp.matmul(wg, cols.reshape(n1 - n0, g, kk, ll),
+                          out=y[n0:n1].reshape(n1 - n0, g, fg, ll))
+        if b is not None:
+            y += b.reshape(1, f, 1, 1)
+        return y
+
+    def backward(self, gy: Any) -> tuple[Any, ...]:
+        x, w, stride, padding, dilation, groups = self.saved_tensors
+        need_x, need_w, need_b = self.needs_input_grad[:3]
+        k = backend.kernels_for(gy)
+        xp = backend.get_array_module(gy)
+        gy = xp.ascontiguousarray(gy)
+        n, c, h, wd = x.shape
+        f, cg, kh, kw = w.shape
+        g, fg, kk = groups, f // groups, cg * kh * kw
+        oh, ow = gy.shape[2:]
+        ll = oh * ow
+        gyg = gy.reshape(n, g, fg, ll)
+        wt = xp.ascontiguousarray(w.reshape(g, fg, kk).transpose(0, 2, 1))  # (G, K, F/G)
+        gw = gx = None
+        if need_w:
+            gw = xp.zeros((g, fg, kk), dtype=w.dtype)
+            tmp = xp.empty((g, fg, kk), dtype=w.dtype)
+        if _is_pointwise(kh, kw, stride, padding, dilation):
+            xg = x.reshape(n, g, cg, ll)
+            if need_w:
+                for i in range(n):
+                    xp.matmul(gyg[i], xg[i].transpose(0, 2, 1), out=tmp)
+                    gw += tmp
+            if need_x:
+                gx = xp.matmul(wt, gyg).reshape(x.shape)
+        elif need_w or need_x:
+            m = _chunk(n, c * kh * kw * ll * x.dtype.itemsize)
+            ws = _workspace(gy, (m, c * kh * kw, ll))
+            if need_x and m < n:
+                gx = xp.empty(x.shape, dtype=x.dtype)
+            for n0 in range(0, n, m):
+                n1 = min(n, n0 + m)
+                buf = ws[: n1 - n0]
+                if need_w:
+                    cols = k.im2col(x[n0:n1], (kh, kw), stride, padding, dilation, out=buf)
+                    cols = cols.reshape(n1 - n0, g, kk, ll)
+                    for i in range(n1 - n0):
+                        xp.matmul(gyg[n0 + i], cols[i].transpose(0, 2, 1), out=tmp)
+                        gw += tmp
+                if need_x:  # cols are spent: the same buffer takes W^T gy
+                    xp.matmul(wt, gyg[n0:n1], out=buf.reshape(n1 - n0, g, kk, ll))
+                    part = k.col2im(buf, (n1 - n0, c, h, wd), (kh, kw), stride, padding,
+                                    dilation)
+                    if gx is None:
+                        gx = part
+                    else:
+                        gx[n0:n1] = part
+            if need_x and gx is None:  # an empty batch
+                gx = xp.zeros(x.shape, dtype=x.dtype)
+        gb = gy.sum(axis=(0, 2, 3)) if need_b else None
+        if gw is not None:
+            gw = gw.reshape(w.shape)
+        return gx, gw, gb, None, None, None, None, None
+
+
+def _is_pointwise(kh: int, kw: int, stride: Pair, padding: Pair, dilation: Pair) -> bool:
+    return (kh, kw) == (1, 1) and stride == (1, 1) and padding == (0, 0) and dilation == (1, 1)
+
+
+def _out_size(h: int, w: int, k: Pair, s: Pair, p: Pair, d: Pair) -> Pair:
+    return (
+        (h + 2 * p[0] - d[0] * (k[0] - 1) - 1) // s[0] + 1,
+        (w + 2 * p[1] - d[1] * (k[1] - 1) - 1) // s[1] + 1,
+    )
+
+
+# -- the public function -----------------------------------------------------------------------
+def _pair(name: str, v: Any) -> Pair:
+    """An int or a pair of ints -> (h, w); ValueError naming ``name`` otherwise."""
+    vals = v if isinstance(v, (tuple, list)) else (v, v)
+    if len(vals) != 2 or any(isinstance(e, bool) for e in vals):
+        raise ValueError(f"conv2d: {name} must be an int or a pair of ints, got {v!r}")
+    try:
+        return operator.index(vals[0]), operator.index(vals[1])
+    except TypeError:
+        raise ValueError(f"conv2d: {name} must be an int or a pair of ints, got {v!r}") from None
+
+
+def conv2d(
+    input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1,
+    padding: Any = 0, dilation: Any = 1, groups: int = 1, *, algo: str | None = None,
+) -> Tensor:
+    """2-D convolution, as ``torch.nn.functional.conv2d``: x (N, C, H, W) -> (N, F, oh, ow).
+
+    .. math:: y[n, f] = b[f] + \\sum_{c \\in \\text{group}(f)} w[f, c] \\star x_{pad}[n, c],
+              \\quad o_h = \\lfloor (H + 2 p_h - d_h (k_h - 1) - 1) / s_h \\rfloor + 1
+
+    ``weight`` is (F, C/groups, kh, kw), ``bias`` (F,) or None; ``stride``, ``padding`` and
+    ``dilation`` are ints or (h, w) pairs. ``algo``: None (the :func:`set_conv_algo` default),
+    'im2col' (unrolled windows + one GEMM per image and group; Chellapilla et al. 2006,
+    cs231n), or 'implicit_gemm' (the kernel set's fused kernel, where it has one, e.g. CUDA;
+    its backward uses im2col).
+    """
+    if not isinstance(input, Tensor):
+        raise ValueError(f"conv2d: input must be a Tensor, got {type(input).__name__}")
+    if not isinstance(weight, Tensor):
+        raise ValueError(f"conv2d: weight must be a Tensor, got {type(weight).__name__}")
+    if input.ndim != 4:
+        raise ValueError(f"conv2d: input must be 4-D (N, C, H, W), got shape {input.shape}")
+    if weight.ndim != 4:
+        raise ValueError(
+            f"conv2d: weight must be 4-D (out_channels, in_channels/groups, kh, kw), got "
+            f"shape {weight.shape}"
+        )
+    if input.dtype not in (np.float32, np.float64):
+        raise ValueError(f"conv2d: input dtype must be float32 or float64, got {input.dtype}")
+    if weight.dtype != input.dtype:
+        raise ValueError(
+            f"conv2d: weight dtype {weight.dtype} does not match input dtype {input.dtype}"
+        )
+    s, p, d = _pair("stride", stride), _pair("padding", padding), _pair("dilation", dilation)
+    if min(s) < 1:
+        raise ValueError(f"conv2d: stride must be >= 1, got {stride!r}")
+    if min(p) < 0:
+        raise ValueError(f"conv2d: padding must be >= 0, got {padding!r}")
+    if min(d) < 1:
+        raise ValueError(f"conv2d: dilation must be >= 1, got {dilation!r}")
+    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
+        raise ValueError(f"conv2d: groups must be a positive int, got {groups!r}")
+    groups = int(groups)
+    n, c, h, w = input.shape
+    f, cg, kh, kw = weight.shape
+    if c % groups:
+        raise ValueError(
+            f"conv2d: groups={groups} must divide the input channels, got {c} input channels"
+        )
+    if f % groups:
+        raise ValueError(
+            f"conv2d: groups={groups} must divide the output channels, got weight shape "
+            f"{weight.shape} ({f} output channels)"
+        )
+    if cg * groups != c:
+        raise ValueError(
+            f"conv2d: input has {c} channels but weight shape {weight.shape} with "
+            f"groups={groups} expects {cg * groups} (in_channels = weight.shape[1] * groups)"
+        )
+    if kh < 1 or kw < 1 or f < 1:
+        raise ValueError(
+            f"conv2d: weight must have out_channels and kernel sizes >= 1, got shape "
+            f"{weight.shape}"
+        )
+    if bias is not None:
+        if not isinstance(bias, Tensor):
+            raise ValueError(f"conv2d: bias must be a Tensor or None, got {type(bias).__name__}")
+        if bias.shape != (f,):
+            raise ValueError(
+                f"conv2d: bias must have shape ({f},) (one per output channel), got {bias.shape}"
+            )
+        if bias.dtype != input.dtype:
+            raise ValueError(
+                f"conv2d: bias dtype {bias.dtype} does not match input dtype {input.dtype}"
+            )
+    ekh, ekw = d[0] * (kh - 1) + 1, d[1] * (kw - 1) + 1
+    if ekh > h + 2 * p[0] or ekw > w + 2 * p[1]:
+        raise ValueError(
+            f"conv2d: the dilated kernel ({ekh}x{ekw}: kernel {kh}x{kw}, dilation {d}) is larger "
+            f"than the padded input ({h + 2 * p[0]}x{w + 2 * p[1]}: input {h}x{w}, padding {p})"
+        )
+    if algo is None:
+        algo = _conv_algo
+        if algo == "implicit_gemm" and not hasattr(
+            backend.kernels_for(input.data), "conv2d_implicit_gemm"
+        ):
+            algo = "im2col"
+    elif algo not in ALGOS:
+        raise ValueError(f"conv2d: algo must be None or one of {ALGOS}, got {algo!r}")
+    elif algo == "implicit_gemm":
+        k = backend.kernels_for(input.data)
+        if not hasattr(k, "conv2d_implicit_gemm"):
+            raise ValueError(
+                f"conv2d: algo='implicit_gemm' needs a kernel set that defines "
+                f"conv2d_implicit_gemm; {k.__name__} (serving this {input.device} input) does "
+                "not; use algo='im2col'"
+            )
+    return Conv2d.apply(input, weight, bias, s, p, d, groups, algo)
