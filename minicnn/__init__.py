@@ -9,6 +9,7 @@ from minicnn.backend import get_kernels, set_kernels, use_kernels
 from minicnn.function import Function, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from minicnn.gradcheck import GradcheckError, gradcheck
 from minicnn.random import manual_seed
+from minicnn.serialization import load, save
 from minicnn.tensor import (
     Tensor,
     arange,
@@ -35,7 +36,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Function", "GradcheckError", "Tensor", "arange", "cat", "empty", "enable_grad",
     "float32", "float64", "from_numpy", "full", "functional", "get_kernels", "gradcheck",
-    "int64", "is_grad_enabled", "manual_seed", "nn", "no_grad", "ones", "ones_like",
-    "optim", "rand", "randint", "randn", "set_grad_enabled", "set_kernels", "stack",
+    "int64", "is_grad_enabled", "load", "manual_seed", "nn", "no_grad", "ones", "ones_like",
+    "optim", "rand", "randint", "randn", "save", "set_grad_enabled", "set_kernels", "stack",
     "tensor", "use_kernels", "zeros", "zeros_like",
 ]
