@@ -143,6 +143,8 @@ def _check_classification(fname: str, input: Any, target: Any, reduction: Any) -
         )
     xp = backend.get_array_module(input.data)
     t = xp.asarray(t)
+    if t.size == 0 and isinstance(target, (list, tuple)):
+        t = t.astype(np.int64)  # an empty list has no dtype of its own
     if t.dtype.kind not in "iu":
         raise ValueError(
             f"{fname}: target must hold integer class indices, got dtype {t.dtype} "

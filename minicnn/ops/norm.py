@@ -139,8 +139,8 @@ def batch_norm(
     if isinstance(momentum, bool) or not isinstance(momentum, (int, float, np.floating)) \
             or not 0.0 <= momentum <= 1.0:
         raise ValueError(f"batch_norm: momentum must be a number in [0, 1], got {momentum!r}")
-    if isinstance(eps, bool) or not isinstance(eps, (int, float, np.floating)) or not eps > 0:
-        raise ValueError(f"batch_norm: eps must be a positive number, got {eps!r}")
+    if isinstance(eps, bool) or not isinstance(eps, (int, float, np.floating)) or not eps >= 0:
+        raise ValueError(f"batch_norm: eps must be a non-negative number, got {eps!r}")
     if training:
         if input.numel() // max(c, 1) < 2:
             raise ValueError(
