@@ -52,7 +52,7 @@ def _encode(obj: Any, arrays: dict[str, np.ndarray], where: str, active: set[int
                 "arrays can be saved without pickle"
             )
         key = f"a{len(arrays)}"
-        arrays[key] = np.ascontiguousarray(arr)
+        arrays[key] = arr
         if isinstance(obj, Tensor):
             return {"type": "tensor", "array": key, "requires_grad": obj.requires_grad}
         return {"type": "ndarray", "array": key}
