@@ -22,14 +22,15 @@ class _BatchNorm(Module):
     In training, mu and sigma^2 are the batch's statistics per channel, and (with
     ``track_running_stats``) ``running_mean``/``running_var`` are updated as
     ``r = (1 - momentum) r + momentum s``; ``momentum=None`` gives the cumulative average
-    (factor 1 / num_batches_tracked). In eval the running statistics are used.
+    (factor 1 / num_batches_tracked). In eval the running statistics are used. ``affine``
+    learns gamma and beta; the keyword ``bias=False`` (as in PyTorch 2.x) keeps gamma only.
     """
 
     _expected_dims: tuple[int, ...] = ()
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
                  affine: bool = True, track_running_stats: bool = True,
-                 device: str | None = None, dtype: Any = None):
+                 device: str | None = None, dtype: Any = None, *, bias: bool = True):
         super().__init__()
         name = type(self).__name__
         self.num_features = int_at_least(name, "num_features", num_features, 1)
@@ -40,13 +41,16 @@ class _BatchNorm(Module):
         self.momentum = momentum
         self.affine = boolean(name, "affine", affine)
         self.track_running_stats = boolean(name, "track_running_stats", track_running_stats)
+        boolean(name, "bias", bias)
         dev = device or "cpu"
         c = self.num_features
         if affine:
             self.weight = Parameter(empty((c,), dtype=dtype, device=dev))
-            self.bias = Parameter(empty((c,), dtype=dtype, device=dev))
         else:
             self.register_parameter("weight", None)
+        if affine and bias:
+            self.bias = Parameter(empty((c,), dtype=dtype, device=dev))
+        else:
             self.register_parameter("bias", None)
         if track_running_stats:
             self.register_buffer("running_mean", zeros(c, dtype=dtype, device=dev))
@@ -69,8 +73,9 @@ class _BatchNorm(Module):
     def reset_parameters(self) -> None:
         """Reset the running statistics, and gamma to 1 and beta to 0."""
         self.reset_running_stats()
-        if self.affine:
+        if self.weight is not None:
             init.ones_(self.weight)
+        if self.bias is not None:
             init.zeros_(self.bias)
 
     def _check_input(self, input: Any) -> None:
@@ -105,7 +110,8 @@ class _BatchNorm(Module):
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
-                f"affine={self.affine}, track_running_stats={self.track_running_stats}")
+                f"affine={self.affine}, bias={self.bias is not None}, "
+                f"track_running_stats={self.track_running_stats}")
 
 
 class BatchNorm1d(_BatchNorm):

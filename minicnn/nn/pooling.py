@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from minicnn import functional as F
-from minicnn.nn.arguments import boolean, int_at_least, pair
+from minicnn.nn.arguments import boolean, pair
 from minicnn.nn.module import Module
 from minicnn.tensor import Tensor
 
@@ -35,7 +35,9 @@ class MaxPool2d(Module):
         if stride is not None:
             pair(name, "stride", stride, 1)
         _check_padding(name, k, pair(name, "padding", padding, 0))
-        pair(name, "dilation", dilation, 1)
+        if pair(name, "dilation", dilation, 1) != (1, 1):
+            # functional.max_pool2d implements dilation=1 only: fail here, not at forward
+            raise ValueError(f"MaxPool2d: only dilation=1 is implemented, got {dilation!r}")
         self.kernel_size = kernel_size
         self.stride = stride if stride is not None else kernel_size
         self.padding = padding
@@ -57,32 +59,28 @@ class AvgPool2d(Module):
     """Mean over each kh x kw window: (N, C, H, W) -> (N, C, oh, ow).
 
     ``stride`` defaults to ``kernel_size``; ``count_include_pad`` counts the zero padding in
-    the divisor (PyTorch's default); ``divisor_override`` replaces the divisor.
+    the divisor (PyTorch's default). PyTorch's ``divisor_override`` is not supported.
     """
 
     def __init__(self, kernel_size: int | tuple[int, int],
                  stride: int | tuple[int, int] | None = None,
                  padding: int | tuple[int, int] = 0, ceil_mode: bool = False,
-                 count_include_pad: bool = True, divisor_override: int | None = None):
+                 count_include_pad: bool = True):
         super().__init__()
         name = "AvgPool2d"
         k = pair(name, "kernel_size", kernel_size, 1)
         if stride is not None:
             pair(name, "stride", stride, 1)
         _check_padding(name, k, pair(name, "padding", padding, 0))
-        if divisor_override is not None:
-            int_at_least(name, "divisor_override", divisor_override, 1)
         self.kernel_size = kernel_size
         self.stride = stride if stride is not None else kernel_size
         self.padding = padding
         self.ceil_mode = boolean(name, "ceil_mode", ceil_mode)
         self.count_include_pad = boolean(name, "count_include_pad", count_include_pad)
-        self.divisor_override = divisor_override
 
     def forward(self, input: Tensor) -> Tensor:
         return F.avg_pool2d(input, self.kernel_size, stride=self.stride, padding=self.padding,
-                            ceil_mode=self.ceil_mode, count_include_pad=self.count_include_pad,
-                            divisor_override=self.divisor_override)
+                            ceil_mode=self.ceil_mode, count_include_pad=self.count_include_pad)
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
