@@ -243,6 +243,13 @@ def test_quick_run_writes_json_and_png(quick_run):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_list_prints_the_selected_layers(capsys):
+    assert cli.main(["bench", "conv", "--list", "--shapes", "vgg16", "--batch", "2"]) == 0
+    text = capsys.readouterr().out
+    assert "vgg16.conv3" in text and "512->512 3x3 p1 @28x28" in text
+    assert "conv forward total: 14.8 GFLOP" in text
+
+
 def test_bench_without_a_target_prints_help(capsys):
     assert cli.main(["bench"]) == 2
     assert "conv" in capsys.readouterr().out
