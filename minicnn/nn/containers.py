@@ -59,8 +59,13 @@ class Sequential(Module):
         self.add_module(name, module)
 
     def __delitem__(self, idx: int) -> None:
+        """Remove one module and renumber the rest 0, 1, ... (as PyTorch does)."""
         name = list(self._modules)[_index(idx, len(self), "Sequential")]
         del self._modules[name]
+        rest = list(self._modules.values())
+        self._modules.clear()
+        for i, m in enumerate(rest):
+            self._modules[str(i)] = m
 
     def append(self, module: Module) -> Sequential:
         """Add ``module`` at the end (named by its position); returns self."""

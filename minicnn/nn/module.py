@@ -121,9 +121,11 @@ class Module:
                 f"{what} name must be a non-empty string without '.', got {name!r}"
             )
 
-    def _forget(self, name: str) -> None:
+    def _forget(self, name: str, keep: dict[str, Any]) -> None:
+        """Drop ``name`` from every store but ``keep`` (where it keeps its position)."""
         for store in (self._parameters, self._buffers, self._modules):
-            store.pop(name, None)
+            if store is not keep:
+                store.pop(name, None)
         self._non_persistent_buffers.discard(name)
         self.__dict__.pop(name, None)
 
@@ -136,7 +138,7 @@ class Module:
                 f"register_parameter({name!r}): param must be a Parameter or None, "
                 f"got {type(param).__name__}"
             )
-        self._forget(name)
+        self._forget(name, self._parameters)
         self._parameters[name] = param
 
     def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
@@ -156,7 +158,7 @@ class Module:
             raise ValueError(
                 f"register_buffer({name!r}): got a Parameter; use register_parameter"
             )
-        self._forget(name)
+        self._forget(name, self._buffers)
         self._buffers[name] = tensor
         if not persistent:
             self._non_persistent_buffers.add(name)
@@ -170,7 +172,7 @@ class Module:
                 f"add_module({name!r}): module must be a Module or None, "
                 f"got {type(module).__name__}"
             )
-        self._forget(name)
+        self._forget(name, self._modules)
         self._modules[name] = module
 
     def __setattr__(self, name: str, value: Any) -> None:
