@@ -25,16 +25,19 @@ def _vs(name: str, r: dict[str, Any]) -> str:
     return " " * 7 if name == "torch" else _x(r.get("vs_torch"))
 
 
-CONV_HEADER = (
-    f"{'layer':<27}{'N':>4}{'GFLOP':>9}  {'set':<10}"
-    f"{'fwd ms':>9}{'GF/s':>7}{'%peak':>6}{'xtorch':>7}  |"
-    f"{'f+b ms':>9}{'GF/s':>7}{'%peak':>6}{'xtorch':>7}"
-)
+def conv_header(set_width: int = 10) -> str:
+    return (
+        f"{'layer':<27}{'N':>4}{'GFLOP':>9}  {'set':<{set_width}}"
+        f"{'fwd ms':>9}{'GF/s':>8}{'%peak':>6}{'xtorch':>7}  |"
+        f"{'f+b ms':>9}{'GF/s':>8}{'%peak':>6}{'xtorch':>7}"
+    )
 
-POOL_HEADER = (
-    f"{'layer':<27}{'N':>4}{'MB':>6}  {'set':<10}"
-    f"{'fwd ms':>9}{'xtorch':>7}  |{'f+b ms':>9}{'GB/s':>7}{'xfloor':>9}{'xtorch':>7}"
-)
+
+def pool_header(set_width: int = 10) -> str:
+    return (
+        f"{'layer':<27}{'N':>4}{'MB':>6}  {'set':<{set_width}}"
+        f"{'fwd ms':>9}{'xtorch':>7}  |{'f+b ms':>9}{'GB/s':>8}{'xfloor':>9}{'xtorch':>7}"
+    )
 
 
 def _status(res: dict[str, Any]) -> str | None:
@@ -44,14 +47,14 @@ def _status(res: dict[str, Any]) -> str | None:
     return None
 
 
-def conv_rows(row: dict[str, Any]) -> list[str]:
+def conv_rows(row: dict[str, Any], set_width: int = 10) -> list[str]:
     """The table lines of one conv shape: one per implementation."""
     lines = []
     first = [row["name"], f"  {row['layer']}"]
     for i, (name, res) in enumerate(row["results"].items()):
         left = first[i] if i < len(first) else ""
         head = (f"{left:<27}{row['n'] if i == 0 else '':>4}"
-                f"{_f(row['gflop_fwd'], '.3g', 9) if i == 0 else '':>9}  {name:<10}")
+                f"{_f(row['gflop_fwd'], '.3g', 9) if i == 0 else '':>9}  {name:<{set_width}}")
         status = _status(res)
         if status:
             lines.append(head + status[:70])
@@ -60,10 +63,10 @@ def conv_rows(row: dict[str, Any]) -> list[str]:
         for label in ("fwd", "fwdbwd"):
             r = res.get(label)
             if r is None:
-                parts.append(f"{'-':>9}{'-':>7}{'-':>6}{'-':>7}")
+                parts.append(f"{'-':>9}{'-':>8}{'-':>6}{'-':>7}")
             else:
                 parts.append(
-                    _f(1e3 * r["median_s"], ".2f", 9) + _f(r["gflops"], ".1f", 7)
+                    _f(1e3 * r["median_s"], ".2f", 9) + _f(r["gflops"], ".1f", 8)
                     + _f(r["pct_peak"], ".0f", 6)
                     + _vs(name, r)
                 )
@@ -78,7 +81,7 @@ def conv_rows(row: dict[str, Any]) -> list[str]:
     return lines
 
 
-def pool_rows(row: dict[str, Any]) -> list[str]:
+def pool_rows(row: dict[str, Any], set_width: int = 10) -> list[str]:
     """The table lines of one pooling/LRN shape."""
     lines = []
     first = [row["name"], f"  {row['layer']}"]
@@ -86,7 +89,7 @@ def pool_rows(row: dict[str, Any]) -> list[str]:
     for i, (name, res) in enumerate(row["results"].items()):
         left = first[i] if i < len(first) else ""
         head = (f"{left:<27}{row['n'] if i == 0 else '':>4}"
-                f"{_f(mb, '.0f', 6) if i == 0 else '':>6}  {name:<10}")
+                f"{_f(mb, '.0f', 6) if i == 0 else '':>6}  {name:<{set_width}}")
         status = _status(res)
         if status:
             lines.append(head + status[:70])
@@ -96,7 +99,7 @@ def pool_rows(row: dict[str, Any]) -> list[str]:
         line += (_f(1e3 * fwd["median_s"], ".2f", 9) + _vs(name, fwd)) if fwd else ""
         line += "  |"
         if fb:
-            line += (_f(1e3 * fb["median_s"], ".2f", 9) + _f(fb["gbytes_per_s"], ".1f", 7)
+            line += (_f(1e3 * fb["median_s"], ".2f", 9) + _f(fb["gbytes_per_s"], ".1f", 8)
                      + _f(fb["x_floor"], ".1f", 8) + "x" + _vs(name, fb))
         if "wrong" in res:
             line += f"  WRONG ({res['wrong']})"

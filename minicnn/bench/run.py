@@ -206,6 +206,7 @@ def run(args: argparse.Namespace, out: Any = None) -> int:
             except Exception as e:
                 notes.append(f"PyTorch baseline skipped: {type(e).__name__}: {e}")
         record["implementations"] = [{"name": m.name, "kind": m.kind} for m in impls]
+        width = max([10] + [len(m.name) + 1 for m in impls])
         record["notes"] = notes
         report.emit(notes, out)
 
@@ -217,10 +218,10 @@ def run(args: argparse.Namespace, out: Any = None) -> int:
                 t0 = time.perf_counter()
                 report.emit(["", "conv2d, float32 (fwd: no_grad forward; f+b: forward + "
                              "backward for x, w, b; %peak of the GEMM peak above)",
-                             report.CONV_HEADER], out)
+                             report.conv_header(width)], out)
                 record["conv"] = sections.run_conv(
                     shapes, impls, peak, repeats, pause, warmup,
-                    lambda row: report.emit(report.conv_rows(row), out),
+                    lambda row: report.emit(report.conv_rows(row, width), out),
                 )
                 report.emit([f"({time.perf_counter() - t0:.0f} s)"], out)
         if "pool" in args.sections:
@@ -231,10 +232,10 @@ def run(args: argparse.Namespace, out: Any = None) -> int:
                 t0 = time.perf_counter()
                 report.emit(["", "pooling and LRN, float32 (xfloor: time over the bytes the "
                              "kernels must read+write at the copy bandwidth)",
-                             report.POOL_HEADER], out)
+                             report.pool_header(width)], out)
                 record["pool"] = sections.run_pool(
                     shapes, pool_impls, bandwidth, repeats, pause, warmup,
-                    lambda row: report.emit(report.pool_rows(row), out),
+                    lambda row: report.emit(report.pool_rows(row, width), out),
                 )
                 report.emit([f"({time.perf_counter() - t0:.0f} s)"], out)
         cpu_sets = [m.name for m in impls if m.kind == "minicnn" and m.device == "cpu"]
