@@ -641,23 +641,35 @@ def test_layer_arguments_are_validated(make, match):
 
 
 # -- GPU -----------------------------------------------------------------------------------
-@pytest.mark.gpu
-def test_module_to_cuda_and_back(nets):
-    ours, _ = nets
-    x = np.random.default_rng(6).standard_normal((2, 3, 8, 8))
-    ours.eval()
-    host = ours(t64(x)).numpy()
-    assert ours.to("cuda") is ours
-    assert all(t.device == "cuda" for t in list(ours.parameters()) + list(ours.buffers()))
-    dev = ours(t64(x).to("cuda"))
+def _round_trip_through_cuda(net, x):
+    net.eval()
+    host = net(t64(x)).numpy()
+    assert net.to("cuda") is net
+    assert all(t.device == "cuda" for t in list(net.parameters()) + list(net.buffers()))
+    dev = net(t64(x).to("cuda"))
     assert dev.device == "cuda"
     np.testing.assert_allclose(dev.numpy(), host, rtol=1e-10, atol=1e-12)
-    ours.train()
-    ours(t64(x).to("cuda")).sum().backward()
-    assert all(p.grad.device == "cuda" for p in ours.parameters())
-    ours.cpu()
-    assert all(t.device == "cpu" for t in list(ours.parameters()) + list(ours.buffers()))
-    assert all(p.grad.device == "cpu" for p in ours.parameters())
+    net.train()
+    net(t64(x).to("cuda")).sum().backward()
+    assert all(p.grad.device == "cuda" for p in net.parameters())
+    net.cpu()
+    assert all(t.device == "cpu" for t in list(net.parameters()) + list(net.buffers()))
+    assert all(p.grad.device == "cpu" for p in net.parameters())
+
+
+@pytest.mark.gpu
+def test_mlp_to_cuda_and_back():
+    net = nn.Sequential(nn.Linear(6, 5), nn.BatchNorm1d(5), nn.ReLU(), nn.Dropout(0.5),
+                        nn.Linear(5, 2)).double()
+    _round_trip_through_cuda(net, np.random.default_rng(6).standard_normal((4, 6)))
+    assert net[1].num_batches_tracked.item() == 1 and net[1].num_batches_tracked.dtype == np.int64
     minicnn.manual_seed(0)
     lin = nn.Linear(64, 32, device="cuda")
     assert lin.weight.device == "cuda" and abs(lin.weight.numpy()).max() <= 1 / 8
+    assert abs(lin.weight.numpy()).max() > 0.9 / 8
+
+
+@pytest.mark.gpu
+def test_conv_net_to_cuda_and_back(nets):
+    ours, _ = nets
+    _round_trip_through_cuda(ours, np.random.default_rng(6).standard_normal((2, 3, 8, 8)))
