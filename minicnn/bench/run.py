@@ -285,11 +285,13 @@ def machine_header(record: dict[str, Any]) -> list[str]:
             f"interleaved rounds, median; device {o['device']})"] + report.machine_lines(record)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``benchmarks/bench_conv.py``."""
+def main(argv: Sequence[str] | None = None, default_out: Path | None = None) -> int:
+    """Entry point of ``benchmarks/bench_conv.py`` (``default_out``: its results folder)."""
     p = argparse.ArgumentParser(
         prog="bench_conv.py",
         description="Conv, pooling and LRN kernels against the machine's limits and PyTorch.",
     )
     add_arguments(p)
+    if default_out is not None:
+        p.set_defaults(out=default_out)
     return run(p.parse_args(argv))
