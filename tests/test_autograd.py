@@ -477,6 +477,13 @@ def test_index_by_an_integer_tensor() -> None:
     np.testing.assert_array_equal(x.grad.numpy(), [0.0, 1.0, 0.0, 2.0])
 
 
+@pytest.mark.parametrize("dim", [None, 0, 1, (0, 1)])
+def test_amax_ties_share_the_gradient_as_torch(dim: Any) -> None:
+    """amax splits the gradient equally among tied maxima (torch does the same)."""
+    x = np.array([[2.0, 2.0, 1.0], [3.0, 3.0, 3.0], [0.0, 5.0, 5.0]])
+    assert_same_as_torch(lambda lib, t: t.amax(dim=dim, keepdim=True) * 1.0, [x])
+
+
 # -- Function: the contract backward() relies on ------------------------------------------------
 class _Scale(Function):
     def forward(self, a: Any, b: Any) -> Any:
