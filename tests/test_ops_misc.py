@@ -461,3 +461,36 @@ def test_losses_of_empty_batches_sum_to_zero() -> None:
         x = Tensor(np.ones((0, 3)))
         assert getattr(F, name)(x, [], reduction="sum").item() == 0.0
         assert getattr(F, name)(x, np.zeros(0, np.int64), reduction="none").shape == (0,)
+
+
+# -- the same ops on the GPU (CuPy) ------------------------------------------------------------
+@pytest.mark.gpu
+def test_ops_on_cuda_match_cpu() -> None:
+    """Each op, forward and backward, on CuPy arrays equals its NumPy run."""
+    x = normal((4, 3, 2, 2), 0)
+    w, b = normal((3,), 1) + 1.0, normal((3,), 2)
+    lw, lb = normal((5, 2), 3), normal((5,), 4)
+    t = np.array([0, 2, 1, 2])
+
+    def run(device: str) -> list[np.ndarray]:
+        xs = [t64(a).to(device).detach().requires_grad_() for a in (x, w, b, lw, lb)]
+        xt, wt, bt, lwt, lbt = xs
+        rm, rv = minicnn.zeros(3, dtype="float64", device=device), minicnn.ones(
+            3, dtype="float64", device=device)
+        h = F.batch_norm(xt, rm, rv, wt, bt, training=True)
+        h = F.linear(h, lwt, lbt)                                 # (4, 3, 2, 5)
+        logits = h.sum((2,)).reshape(4, -1)[:, :3]
+        minicnn.manual_seed(3)
+        logits = F.dropout(logits, 0.0) + F.softmax(logits, 1) + F.log_softmax(logits, 0)
+        loss = F.cross_entropy(logits, t, label_smoothing=0.1) + F.nll_loss(logits, t)
+        loss.backward()
+        with minicnn.no_grad():
+            ev = F.batch_norm(xt, rm, rv, wt, bt, training=False)
+        return [loss.cpu().numpy(), ev.cpu().numpy(), rm.cpu().numpy(), rv.cpu().numpy()] + [
+            v.grad.cpu().numpy() for v in xs]
+
+    for got, want in zip(run("cuda"), run("cpu")):
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+    minicnn.manual_seed(5)
+    kept = F.dropout(minicnn.ones(10000, dtype="float64", device="cuda"), 0.25).cpu().numpy()
+    assert abs((kept == 0).mean() - 0.25) < 0.02 and set(np.unique(kept)) <= {0.0, 4 / 3}
