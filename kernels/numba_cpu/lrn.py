@@ -24,7 +24,8 @@ def _check_dtype(name: str, a: np.ndarray) -> None:
 
 
 def _as_ncl(a: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(a).reshape(a.shape[0], a.shape[1], -1)
+    m = int(np.prod(a.shape[2:], dtype=np.int64))
+    return np.ascontiguousarray(a).reshape(a.shape[0], a.shape[1], m)
 
 
 @njit(parallel=True, cache=True)
