@@ -503,8 +503,10 @@ class Tensor:
             return self.amax()
         if not isinstance(dim, (int, np.integer)):
             raise ValueError(f"max(dim): dim must be an int, got {dim!r}; use amax")
-        values = self.amax(dim, keepdim)
-        return MaxResult(values, self.argmax(dim, keepdim))
+        from minicnn.ops.basic import MaxDim
+
+        d = _dim(dim, self.ndim)
+        return MaxResult(MaxDim.apply(self, d, keepdim), self.argmax(d, keepdim))
 
     def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
         if dim is None:
@@ -527,7 +529,7 @@ class Tensor:
 
     def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
         nd = max(self.ndim, 1)
-        s, e = start_dim % nd, end_dim % nd
+        s, e = _dim(start_dim, nd, "start_dim"), _dim(end_dim, nd, "end_dim")
         if s > e:
             raise ValueError(f"flatten: start_dim {start_dim} is after end_dim {end_dim}")
         shape = self.shape if self.ndim else (1,)
@@ -539,27 +541,30 @@ class Tensor:
 
         if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
             dims = tuple(dims[0])
-        if sorted(d % max(self.ndim, 1) for d in dims) != list(range(self.ndim)):
+        norm = tuple(_dim(d, self.ndim) for d in dims)
+        if sorted(norm) != list(range(self.ndim)):
             raise ValueError(
                 f"permute: dims {dims} are not a permutation of {self.ndim} dimensions"
             )
-        return Permute.apply(self, tuple(d % self.ndim for d in dims))
+        return Permute.apply(self, norm)
 
     def transpose(self, dim0: int, dim1: int) -> Tensor:
+        d0, d1 = _dim(dim0, self.ndim, "dim0"), _dim(dim1, self.ndim, "dim1")
+        if self.ndim == 0:
+            return self
         dims = list(range(self.ndim))
-        d0, d1 = dim0 % self.ndim, dim1 % self.ndim
         dims[d0], dims[d1] = dims[d1], dims[d0]
         return self.permute(tuple(dims))
 
     def unsqueeze(self, dim: int) -> Tensor:
-        d = dim % (self.ndim + 1)
+        d = _dim(dim, self.ndim + 1)
         return self.reshape(self.shape[:d] + (1,) + self.shape[d:])
 
     def squeeze(self, dim: int | None = None) -> Tensor:
         if dim is None:
             return self.reshape(tuple(s for s in self.shape if s != 1))
-        d = dim % self.ndim
-        if self.shape[d] != 1:
+        d = _dim(dim, self.ndim)
+        if self.ndim == 0 or self.shape[d] != 1:
             return self
         return self.reshape(self.shape[:d] + self.shape[d + 1 :])
 
@@ -570,6 +575,17 @@ def _unwrap_index(index: Any) -> Any:
     if isinstance(index, tuple):
         return tuple(i.data if isinstance(i, Tensor) else i for i in index)
     return index
+
+
+def _dim(dim: Any, ndim: int, name: str = "dim") -> int:
+    """``dim`` in [-ndim, ndim) as an index in [0, ndim) (a 0-d tensor takes 0 and -1)."""
+    n = max(ndim, 1)
+    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or not -n <= dim < n:
+        raise ValueError(
+            f"{name} {dim!r} is out of range for a tensor of {ndim} dimensions "
+            f"(expected an int in [{-n}, {n - 1}])"
+        )
+    return int(dim) % n
 
 
 def _norm_dims(dim: Any, ndim: int) -> tuple[int, ...] | None:
@@ -724,7 +740,9 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
             raise ValueError(
                 f"cat: tensors[{i}] has {t.ndim} dimensions, tensors[0] has {nd}"
             )
-    d = dim % nd
+    if nd == 0:
+        raise ValueError("cat: zero-dimensional tensors cannot be concatenated; use stack")
+    d = _dim(dim, nd)
     for i, t in enumerate(tensors):
         if t.shape[:d] + t.shape[d + 1 :] != tensors[0].shape[:d] + tensors[0].shape[d + 1 :]:
             raise ValueError(
@@ -745,5 +763,5 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
                 f"stack: all tensors must have one shape: tensors[0] has "
                 f"{tensors[0].shape}, tensors[{i}] has {t.shape}"
             )
-    d = dim % (tensors[0].ndim + 1)
+    d = _dim(dim, tensors[0].ndim + 1)
     return cat([t.unsqueeze(d) for t in tensors], d)

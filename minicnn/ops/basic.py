@@ -104,8 +104,13 @@ class Pow(Function):
         a, b, y = self.saved_tensors
         na, nb = self.needs_input_grad
         xp = _xp(gy)
-        ga = unbroadcast(gy * b * a ** (b - 1), _shape_of(a)) if na else None
-        gb = unbroadcast(gy * y * xp.log(a), _shape_of(b)) if nb else None
+        ga = gb = None
+        with np.errstate(divide="ignore", invalid="ignore"):  # the masked points, as torch
+            if na:
+                ga = unbroadcast(gy * xp.where(b == 0, 0, b * a ** (b - 1)), _shape_of(a))
+            if nb:
+                gb = unbroadcast(gy * xp.where((a == 0) & (b >= 0), 0, y * xp.log(a)),
+                                 _shape_of(b))
         return ga, gb
 
 
@@ -255,6 +260,25 @@ class Max(Function):
         mask = a == y
         count = mask.sum(axis=self.inputs[1], keepdims=True)
         return mask * (gy.reshape(y.shape) / count), None, None
+
+
+class MaxDim(Function):
+    """``max(dim)``'s values, as torch: the whole gradient goes to the index argmax returns."""
+
+    def forward(self, a: Any, dim: int, keepdim: bool) -> Any:
+        xp = _xp(a)
+        idx = xp.expand_dims(a.argmax(axis=dim), dim)
+        y = xp.take_along_axis(a, idx, axis=dim)
+        self.save_for_backward(idx, a.shape)
+        return y if keepdim else y.squeeze(dim)
+
+    def backward(self, gy: Any) -> tuple[Any, None, None]:
+        idx, shape = self.saved_tensors
+        dim, keepdim = self.inputs[1], self.inputs[2]
+        xp = _xp(gy)
+        pos = xp.arange(shape[dim]).reshape([-1 if i == dim else 1 for i in range(len(shape))])
+        g = gy if keepdim else xp.expand_dims(gy, dim)
+        return (pos == idx) * g, None, None
 
 
 class MatMul(Function):
