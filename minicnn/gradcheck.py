@@ -3,7 +3,8 @@
 For every element x_i of every input that requires grad, the numeric derivative of
 ``L = sum(u * f(x))`` (``u`` a fixed random upstream gradient) is
 
-.. math:: \\frac{\\partial L}{\\partial x_i} \\approx \\frac{L(x + \\epsilon e_i) - L(x - \\epsilon e_i)}{2\\epsilon}
+.. math:: \\frac{\\partial L}{\\partial x_i} \\approx
+          \\frac{L(x + \\epsilon e_i) - L(x - \\epsilon e_i)}{2\\epsilon}
 
 and must match the analytic gradient from backward within ``atol + rtol * |numeric|``.
 """
