@@ -28,45 +28,56 @@ def _as_ncl(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a).reshape(a.shape[0], a.shape[1], m)
 
 
+@njit(cache=True)
+def _slide(acc, xa, xm, add, rem):  # pragma: no cover - jit
+    """acc += xa^2 - xm^2 in float64; xa (entering) only when add, xm (leaving) only when rem."""
+    if add and rem:
+        for i in range(acc.size):
+            va = np.float64(xa[i])
+            vm = np.float64(xm[i])
+            acc[i] += va * va - vm * vm
+    elif add:
+        for i in range(acc.size):
+            va = np.float64(xa[i])
+            acc[i] += va * va
+    elif rem:
+        for i in range(acc.size):
+            vm = np.float64(xm[i])
+            acc[i] -= vm * vm
+
+
 @njit(parallel=True, cache=True)
-def _lrn_forward(x, size, alpha, beta, k, y, scale):  # pragma: no cover - jit
+def _lrn_forward(x, size, alpha, neg_beta, one, k, y, scale):  # pragma: no cover - jit
+    # neg_beta and one are scalars of x's dtype: the power is taken in that dtype, as the
+    # reference takes it; the window sums are float64
     n, c, m = x.shape
     before = size // 2
     after = (size - 1) // 2
     coef = alpha / size
-    trick = beta == 0.75
+    trick = neg_beta == -0.75
     nblk = (m + _BLOCK - 1) // _BLOCK
     for t in prange(n * nblk):
         b = t // nblk
         l0 = (t % nblk) * _BLOCK
         l1 = min(l0 + _BLOCK, m)
-        acc = np.zeros(l1 - l0)  # window sum of x^2 for the current channel
+        acc = np.zeros(l1 - l0)  # window sum of x^2 for the current channel, float64
         for cc in range(min(after, c - 1) + 1):  # window of channel 0: 0 .. after
-            for i in range(l0, l1):
-                v = np.float64(x[b, cc, i])
-                acc[i - l0] += v * v
+            _slide(acc, x[b, cc, l0:l1], x[b, cc, l0:l1], True, False)
         for ch in range(c):
+            xr, yr, sr = x[b, ch, l0:l1], y[b, ch, l0:l1], scale[b, ch, l0:l1]
+            for i in range(acc.size):
+                sr[i] = k + coef * acc[i]
             if trick:  # scale^-0.75 = r*sqrt(r), r = 1/sqrt(scale)
-                for i in range(l0, l1):
-                    s = k + coef * acc[i - l0]
-                    scale[b, ch, i] = s
-                    r = 1.0 / np.sqrt(s)
-                    y[b, ch, i] = x[b, ch, i] * (r * np.sqrt(r))
+                for i in range(acc.size):
+                    r = one / np.sqrt(sr[i])
+                    yr[i] = xr[i] * (r * np.sqrt(r))
             else:
-                for i in range(l0, l1):
-                    s = k + coef * acc[i - l0]
-                    scale[b, ch, i] = s
-                    y[b, ch, i] = x[b, ch, i] * s ** -beta
-            add = ch + after + 1  # slide the window: channel ch+1 spans ch+1-before .. add
-            if add < c:
-                for i in range(l0, l1):
-                    v = np.float64(x[b, add, i])
-                    acc[i - l0] += v * v
-            rem = ch - before
-            if rem >= 0:
-                for i in range(l0, l1):
-                    v = np.float64(x[b, rem, i])
-                    acc[i - l0] -= v * v
+                for i in range(acc.size):
+                    yr[i] = xr[i] * sr[i] ** neg_beta
+            # slide to channel ch+1's window ch+1-before .. ch+1+after
+            add, rem = ch + after + 1, ch - before
+            _slide(acc, x[b, min(add, c - 1), l0:l1], x[b, max(rem, 0), l0:l1], add < c,
+                   rem >= 0)
 
 
 def local_response_norm(
@@ -78,18 +89,18 @@ def local_response_norm(
     x3 = _as_ncl(x)
     y = np.empty_like(x3)
     scale = np.empty_like(x3)
-    _lrn_forward(x3, int(size), float(alpha), float(beta), float(k), y, scale)
+    dt = x.dtype.type
+    _lrn_forward(x3, int(size), float(alpha), dt(-beta), dt(1), float(k), y, scale)
     return y.reshape(x.shape), scale.reshape(x.shape)
 
 
 @njit(parallel=True, cache=True)
-def _lrn_backward(x, y, scale, gy, size, alpha, beta, gx):  # pragma: no cover - jit
+def _lrn_backward(x, y, scale, gy, size, coef, neg_beta, one, gx):  # pragma: no cover - jit
     n, c, m = x.shape
     # window'(j) = j - after .. j + before: the forward window transposed
     before = size // 2
     after = (size - 1) // 2
-    coef = 2.0 * alpha * beta / size
-    trick = beta == 0.75
+    trick = neg_beta == -0.75
     nblk = (m + _BLOCK - 1) // _BLOCK
     for t in prange(n * nblk):
         b = t // nblk
@@ -97,31 +108,42 @@ def _lrn_backward(x, y, scale, gy, size, alpha, beta, gx):  # pragma: no cover -
         l1 = min(l0 + _BLOCK, m)
         nl = l1 - l0
         ring = np.empty((size, nl))  # gy*y/scale of the channels in the window, by c % size
-        acc = np.zeros(nl)  # sum of gy*y/scale over window'(j)
+        acc = np.zeros(nl)  # sum of gy*y/scale over window'(j), float64
         for cc in range(min(before, c - 1) + 1):  # window' of channel 0: 0 .. before
-            for i in range(l0, l1):
-                tv = np.float64(gy[b, cc, i]) * y[b, cc, i] / scale[b, cc, i]
-                ring[cc % size, i - l0] = tv
-                acc[i - l0] += tv
+            gr, yr, sr, slot = gy[b, cc, l0:l1], y[b, cc, l0:l1], scale[b, cc, l0:l1], cc % size
+            for i in range(nl):
+                tv = np.float64(gr[i] * yr[i] / sr[i])
+                ring[slot, i] = tv
+                acc[i] += tv
         for j in range(c):
+            gr, xr, sr, gxr = gy[b, j, l0:l1], x[b, j, l0:l1], scale[b, j, l0:l1], gx[b, j, l0:l1]
             if trick:
-                for i in range(l0, l1):
-                    r = 1.0 / np.sqrt(np.float64(scale[b, j, i]))
-                    gx[b, j, i] = gy[b, j, i] * (r * np.sqrt(r)) - coef * x[b, j, i] * acc[i - l0]
+                for i in range(nl):
+                    r = one / np.sqrt(sr[i])
+                    gxr[i] = gr[i] * (r * np.sqrt(r)) - coef * xr[i] * acc[i]
             else:
-                for i in range(l0, l1):
-                    s = np.float64(scale[b, j, i])
-                    gx[b, j, i] = gy[b, j, i] * s ** -beta - coef * x[b, j, i] * acc[i - l0]
-            rem = j - after  # leaves window'(j+1); read from the ring before it is overwritten
-            if rem >= 0:
-                for i in range(l0, l1):
-                    acc[i - l0] -= ring[rem % size, i - l0]
-            add = j + before + 1  # enters window'(j+1)
+                for i in range(nl):
+                    gxr[i] = gr[i] * sr[i] ** neg_beta - coef * xr[i] * acc[i]
+            # slide to window'(j+1): channel j - after leaves, j + before + 1 enters; both
+            # map to one ring slot (they are size apart), read before it is overwritten
+            rem, add = j - after, j + before + 1
             if add < c:
-                for i in range(l0, l1):
-                    tv = np.float64(gy[b, add, i]) * y[b, add, i] / scale[b, add, i]
-                    ring[add % size, i - l0] = tv
-                    acc[i - l0] += tv
+                ga, ya, sa = gy[b, add, l0:l1], y[b, add, l0:l1], scale[b, add, l0:l1]
+                slot = add % size
+                if rem >= 0:
+                    for i in range(nl):
+                        tv = np.float64(ga[i] * ya[i] / sa[i])
+                        acc[i] += tv - ring[slot, i]
+                        ring[slot, i] = tv
+                else:
+                    for i in range(nl):
+                        tv = np.float64(ga[i] * ya[i] / sa[i])
+                        acc[i] += tv
+                        ring[slot, i] = tv
+            elif rem >= 0:
+                slot = rem % size
+                for i in range(nl):
+                    acc[i] -= ring[slot, i]
 
 
 def local_response_norm_backward(
@@ -139,5 +161,6 @@ def local_response_norm_backward(
     _check_dtype("local_response_norm_backward", gy)
     x3, y3, s3, g3 = _as_ncl(x), _as_ncl(y), _as_ncl(scale), _as_ncl(gy)
     gx = np.empty_like(g3)
-    _lrn_backward(x3, y3, s3, g3, int(size), float(alpha), float(beta), gx)
+    dt = x.dtype.type
+    _lrn_backward(x3, y3, s3, g3, int(size), 2.0 * alpha * beta / size, dt(-beta), dt(1), gx)
     return gx.reshape(x.shape)

@@ -37,14 +37,15 @@ def _max_pool2d_planes(x, kh, kw, sh, sw, ph, pw, y, argmax):  # pragma: no cove
                 w0 = ox * sw - pw
                 w1 = min(w0 + kw, w)
                 w0 = max(w0, 0)
-                best = -np.inf
+                best = x[b, ch, h0, w0]  # every window holds at least one input cell
                 idx = h0 * w + w0
                 for hh in range(h0, h1):
                     for ww in range(w0, w1):
                         v = x[b, ch, hh, ww]
-                        if v > best or v != v:  # the first maximum wins; NaN propagates
-                            best = v
-                            idx = hh * w + ww
+                        # branch-free: the first maximum wins, the last NaN propagates
+                        take = (v > best) | (v != v)
+                        best = v if take else best
+                        idx = hh * w + ww if take else idx
                 y[b, ch, oy, ox] = best
                 argmax[b, ch, oy, ox] = idx
 
