@@ -4,7 +4,12 @@ reference, PyTorch's convention: alpha is divided by ``size``).
 x (N, C, ...) is seen as (N, C, L). The ``prange`` runs over blocks of (n, positions), and an
 iteration owns its block across all channels, so forward and backward are race-free. Each
 walks the channels once, keeping a running window sum in float64 (one add and one subtract per
-channel, instead of ``size`` passes).
+channel, instead of ``size`` passes); the power scale^-beta is taken in the array's dtype, as
+the reference takes it.
+
+A running sum that adds and subtracts keeps an absolute error of about eps64 * max x^2 over
+the channels it has seen: negligible for float32 inputs (their squares are exact in float64),
+and in float64 a relative error of scale below eps64 * (alpha/size) * max x^2 / k.
 """
 
 from __future__ import annotations
