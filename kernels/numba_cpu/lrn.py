@@ -7,9 +7,10 @@ walks the channels once, keeping a running window sum in float64 (one add and on
 channel, instead of ``size`` passes); the power scale^-beta is taken in the array's dtype, as
 the reference takes it.
 
-A running sum that adds and subtracts keeps an absolute error of about eps64 * max x^2 over
-the channels it has seen: negligible for float32 inputs (their squares are exact in float64),
-and in float64 a relative error of scale below eps64 * (alpha/size) * max x^2 / k.
+A running sum that adds and subtracts carries rounding from the large values it has passed:
+its absolute error stays below about C * eps64 * S, S the largest window sum of x^2 met, so
+the relative error of scale stays below C * eps64 * (alpha/size) * S / k. Negligible for
+float32 inputs (their squares are exact in float64, and eps64 is 2^-29 of float32's eps).
 """
 
 from __future__ import annotations
