@@ -27,11 +27,9 @@ def _window_sum(a: np.ndarray, before: int, after: int) -> np.ndarray:
 
 
 def _pow_neg_beta(scale: np.ndarray, beta: float) -> np.ndarray:
-    """scale^-beta; for beta = 0.75 as r*sqrt(r) with r = 1/sqrt(scale), which is within a
-    few ulps of ``scale**-0.75`` (every step is correctly rounded) and several times faster."""
-    if beta == 0.75:
-        r = 1 / np.sqrt(scale)
-        return r * np.sqrt(r)
+    """scale^-beta in scale's dtype. NumPy 2's SIMD power is correctly rounded to within an
+    ulp and, measured here, faster than the beta=0.75 shortcut r*sqrt(r), r = 1/sqrt(scale)
+    (which is up to 3 ulps off); the Numba kernels take the shortcut, where it pays."""
     return scale ** scale.dtype.type(-beta)
 
 
