@@ -602,6 +602,7 @@ def save_curves(path: str, history: list[dict[str, Any]], title: str = "") -> No
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     ep = [r["epoch"] for r in history]
     fig, (ax_l, ax_a) = plt.subplots(1, 2, figsize=(10, 4))
@@ -613,6 +614,7 @@ def save_curves(path: str, history: list[dict[str, Any]], title: str = "") -> No
     ax_l.set(xlabel="epoch", ylabel="cross-entropy", title=f"{title} loss".strip())
     ax_a.set(xlabel="epoch", ylabel="accuracy (%)", title=f"{title} accuracy".strip())
     for ax in (ax_l, ax_a):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
