@@ -267,6 +267,19 @@ def test_emulated_implicit_gemm_many_tiles(emulated, dt):
         _close(got, want.astype(dt), 1e-5 if dt == np.float32 else 1e-12)
 
 
+def test_choose_tile(monkeypatch):
+    """64x128 for wide layers, 32x128 for M <= 32, smaller while the grid is short."""
+    monkeypatch.setattr(compiler, "sm_count", lambda: 132)
+    pick = implicit_gemm.choose_tile
+    assert (pick("float", 256, 128 * 56 * 56, 1).bm, pick("float", 256, 10**6, 1).bn) == (64, 128)
+    assert pick("float", 16, 10**6, 1).bm == 32
+    assert pick("float", 256, 128, 1).bm == 32  # 4 blocks of 64 rows would idle the GPU
+    assert pick("double", 256, 10**6, 1).bm == 64
+    assert pick("double", 8, 10**6, 1).bm == 32
+    for ctype, m, p, g in [("float", 5, 1, 1), ("float", 4096, 10**7, 3), ("double", 1, 1, 1)]:
+        assert pick(ctype, m, p, g) in implicit_gemm.CONFIGS[ctype]
+
+
 @st.composite
 def pool_cases(draw):
     kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
