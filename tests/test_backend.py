@@ -1,0 +1,85 @@
+"""The kernel dispatch: MINICNN_KERNELS, set_kernels, and the fallback where numba is missing."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import minicnn
+from minicnn import backend
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _run(code: str, **env: str) -> subprocess.CompletedProcess:
+    e = {k: v for k, v in os.environ.items() if k != "MINICNN_KERNELS"}
+    e.update(env)
+    e["PYTHONPATH"] = ROOT + os.pathsep + e.get("PYTHONPATH", "")
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=e, timeout=300)
+
+
+def test_numba_is_the_default_cpu_set() -> None:
+    pytest.importorskip("numba")
+    r = _run("import minicnn; print(minicnn.get_kernels())")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "numba"
+
+
+def test_env_selects_numpy() -> None:
+    r = _run("import minicnn; print(minicnn.get_kernels())", MINICNN_KERNELS="numpy")
+    assert r.stdout.strip() == "numpy", r.stderr
+
+
+def test_env_rejects_unknown_set() -> None:
+    r = _run("import minicnn, numpy as np; minicnn.get_kernels()", MINICNN_KERNELS="fortran")
+    assert r.returncode != 0
+    assert "MINICNN_KERNELS must be one of" in r.stderr and "'fortran'" in r.stderr
+
+
+def test_missing_numba_falls_back_with_one_warning() -> None:
+    code = (
+        "import sys, warnings; sys.modules['numba'] = None\n"
+        "warnings.simplefilter('always')\n"
+        "import numpy as np, minicnn, minicnn.functional as F\n"
+        "x = minicnn.randn(1, 2, 5, 5)\n"
+        "w = minicnn.randn(3, 2, 3, 3)\n"
+        "y = F.max_pool2d(F.conv2d(x, w), 2)\n"
+        "y = F.conv2d(x, w)\n"
+        "print(minicnn.get_kernels(), y.shape)\n"
+    )
+    r = _run(code)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "numpy (1, 3, 3, 3)"
+    lines = [ln for ln in r.stderr.splitlines() if "numba is not importable" in ln]
+    assert len(lines) == 1, r.stderr
+
+
+def test_set_kernels_validates() -> None:
+    with pytest.raises(ValueError, match=r"kernels must be one of \('numpy', 'numba'\), got 'gpu'"):
+        minicnn.set_kernels("gpu")
+
+
+def test_use_kernels_restores_and_dispatches() -> None:
+    before = minicnn.get_kernels()
+    with minicnn.use_kernels("numpy"):
+        assert backend.kernels_for(np.zeros(1)).__name__ == "minicnn.reference"
+    assert minicnn.get_kernels() == before
+
+
+def test_kernel_sets_define_the_whole_contract() -> None:
+    import kernels.cuda as cuda
+    import minicnn.reference as ref
+
+    for name in backend.KERNEL_NAMES:
+        assert callable(getattr(ref, name)), name
+        assert callable(getattr(cuda, name)), name
+    if backend._numba_importable():
+        import kernels.numba_cpu as nb
+
+        for name in backend.KERNEL_NAMES:
+            assert callable(getattr(nb, name)), name
