@@ -52,7 +52,7 @@ class Recipe:
     momentum: float = 0.9
     weight_decay: float = 5e-4
     schedule: str = "plateau"
-    augment: bool = True
+    augment: bool | None = None  # None: the dataset's default (off for digits)
 
 
 #: Defaults that bring every small network of the zoo to >= 95% test accuracy on ``digits``.
@@ -681,6 +681,8 @@ def _setup(cfg: TrainConfig, meta_in: dict[str, Any] | None = None) -> dict[str,
     opt = make_optimizer(model.parameters(), cfg.optimizer, cfg.lr, cfg.momentum,
                          cfg.weight_decay)
     sched = make_scheduler(opt, cfg.schedule, cfg.epochs)
+    if cfg.augment is None:
+        cfg.augment = splits.augment
     tr, va, te = mdata.loaders(splits, cfg.batch_size, image_size=size, augment=cfg.augment,
                                seed=cfg.seed)
     meta = meta_in or {

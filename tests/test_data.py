@@ -221,11 +221,22 @@ def test_loader_epochs_are_reproducible_and_resumable(rng: np.random.Generator) 
 
 
 def test_loaders_fit_normalise_and_augment(digit_splits: data.DataSplits) -> None:
-    tr, va, te = data.loaders(digit_splits, 64, image_size=40, seed=0)
+    tr, va, te = data.loaders(digit_splits, 64, image_size=40, seed=0, augment=True)
     x, y = next(iter(tr))
     assert x.shape == (64, 1, 40, 40)
+    # augmented: the same images come out shifted differently in another epoch
+    first = tr.batch(0, 0)[0].numpy()
+    order0, order1 = tr.order(0), tr.order(1)
+    pos = [int(np.flatnonzero(order1 == i)[0]) for i in order0[:3]]
+    again = np.concatenate([tr.batch(1, p // 64)[0].numpy()[p % 64][None] for p in pos])
+    assert not np.array_equal(first[:3], again)
     xv = np.concatenate([b.numpy() for b, _ in va])
     assert xv.shape == (len(digit_splits.val), 1, 40, 40)
+    # digits default to no augmentation (their strokes touch the border): same pixels each epoch
+    assert not digit_splits.augment
+    plain = data.loaders(digit_splits, 64, image_size=40, seed=0)[0]
+    np.testing.assert_array_equal(
+        plain.batch(1, pos[0] // 64)[0].numpy()[pos[0] % 64], plain.batch(0, 0)[0].numpy()[0])
     # normalised with the training statistics: the train split is about zero-mean, unit-std
     xt = np.concatenate([b.numpy() for b, _ in data.loaders(digit_splits, 256, augment=False)[0]])
     assert abs(xt.mean()) < 1e-3 and abs(xt.std() - 1) < 1e-2

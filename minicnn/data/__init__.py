@@ -48,13 +48,15 @@ def loaders(
     batch_size: int,
     *,
     image_size: int | Sequence[int] | None = None,
-    augment: bool = True,
+    augment: bool | None = None,
     seed: int = 0,
     eval_batch_size: int | None = None,
 ) -> tuple[DataLoader, DataLoader, DataLoader]:
-    """``(train, val, test)`` loaders: the train loader shuffles and (with ``augment``) applies
-    the dataset's default augmentation after fitting and normalising; the others do not."""
+    """``(train, val, test)`` loaders: the train loader shuffles and (with ``augment``; None:
+    the dataset's default) applies the dataset's augmentation after fitting and normalising;
+    the others do neither."""
     size = splits.image_size if image_size is None else image_size
+    augment = splits.augment if augment is None else augment
     base = eval_transform(splits, size)
     train_tf = Compose([base, *splits.augmentation(size)]) if augment else base
     eb = eval_batch_size or max(batch_size, 256)

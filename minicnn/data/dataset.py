@@ -131,8 +131,9 @@ class DataSplits:
     """A dataset ready for training: the three splits and how to present them to a model.
 
     ``mean``/``std`` are the training split's per-channel statistics (normalisation);
-    ``augment`` is the default augmentation for this kind of image (a list of transforms that
-    need the image size, built by :meth:`augmentation`).
+    :meth:`augmentation` builds the augmentation that suits this kind of image (random crops
+    after ``crop_padding`` pixels of padding, and flips when ``flip``); ``augment`` says
+    whether training uses it unless told otherwise.
     """
 
     name: str
@@ -144,6 +145,7 @@ class DataSplits:
     flip: bool = False
     crop_padding: int = 2
     info: dict[str, Any] = field(default_factory=dict)
+    augment: bool = True
 
     @property
     def classes(self) -> list[str]:
@@ -184,6 +186,7 @@ def make_splits(
     flip: bool = False,
     crop_padding: int = 2,
     info: dict[str, Any] | None = None,
+    augment: bool = True,
 ) -> DataSplits:
     """Carve a stratified validation split out of ``train`` and take its channel statistics."""
     keep, held = stratified_split(train.labels, val_fraction, split_seed)
@@ -191,4 +194,4 @@ def make_splits(
     va = train.subset(held, f"{name}/val")
     te = ArrayDataset(test.images, test.labels, train.classes, f"{name}/test")
     mean, std = tr.channel_stats()
-    return DataSplits(name, tr, va, te, mean, std, flip, crop_padding, dict(info or {}))
+    return DataSplits(name, tr, va, te, mean, std, flip, crop_padding, dict(info or {}), augment)

@@ -4,6 +4,10 @@
 Digits", 16 grey levels), shipped inside scikit-learn, so no download is needed. They are
 upsampled bilinearly to 32x32 (the small networks' input) and split into a fixed, stratified
 80% train / 20% test; the validation split is carved from the train part.
+
+Augmentation is off by default here: the UCI preprocessing scales every digit to fill its
+8x8 box edge to edge, so a random crop's shift cuts strokes off rather than moving the digit
+(MNIST, whose digits sit in a margin, keeps it on). ``--augment`` still turns it on.
 """
 
 from __future__ import annotations
@@ -48,4 +52,5 @@ def load(size: int = 32, val_fraction: float = 0.1) -> DataSplits:
         flip=False,  # a mirrored 2 is not a 2
         crop_padding=size // 16,
         info={"source": "sklearn.datasets.load_digits", "size": size},
+        augment=False,
     )
