@@ -57,7 +57,7 @@ class Recipe:
 
 #: Defaults that bring every small network of the zoo to >= 95% test accuracy on ``digits``.
 RECIPES: dict[str, Recipe] = {
-    "alexnet": Recipe(epochs=12, lr=0.02),
+    "alexnet": Recipe(epochs=10, batch_size=16, lr=0.002, optimizer="adam", weight_decay=0.0),
     "zfnet": Recipe(epochs=12, lr=0.02),
     "vgg11": Recipe(epochs=10, lr=0.02),
     "vgg16": Recipe(epochs=12, lr=0.01),
