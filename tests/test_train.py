@@ -360,3 +360,24 @@ def test_train_command_rejects_bad_input(capsys) -> None:
     assert "unknown model" in capsys.readouterr().err
     assert main(["train", "alexnet", "--small", "--dataset", "imagenet"]) == 2
     assert "unknown dataset" in capsys.readouterr().err
+
+
+def test_train_command_end_to_end_and_resume(tmp_path, capsys) -> None:
+    out = str(tmp_path / "nin")
+    spec = "shapes:n=48,classes=3,size=12,seed=1"
+    args = ["train", "nin", "--small", "--dataset", spec, "--epochs", "1", "--batch-size", "16",
+            "--no-progress", "--out", out]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "nin (small)" in text and "3 classes" in text and "3x32x32" in text  # 12 -> 32
+    assert "test accuracy" in text and os.path.join(out, "curves.png") in text
+    doc = json.load(open(os.path.join(out, "metrics.json")))
+    assert doc["meta"]["config"]["optimizer"] == T.recipe("nin").optimizer
+    assert doc["meta"]["config"]["augment"] is True  # shapes: crops and flips by default
+    assert main(["train", "--resume", out, "--epochs", "2", "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    assert "resumed from" in text and "epoch 2/2" in text
+    doc = json.load(open(os.path.join(out, "metrics.json")))
+    assert [h["epoch"] for h in doc["history"]] == [1, 2]
+    assert main(["evaluate", os.path.join(out, "best.npz"), os.path.join(out, "last.npz")]) == 0
+    assert "ensemble of 2" in capsys.readouterr().out
