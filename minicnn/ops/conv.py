@@ -64,7 +64,8 @@ def set_im2col_limit(nbytes: int | None) -> None:
     """Bound the im2col buffer to ``nbytes`` (``None``: back to the env/default bound).
 
     Batches whose cols would exceed it run in chunks of images; a single image is never split,
-    so one image's cols may exceed a bound smaller than them. Cached workspaces are dropped.
+    so one image's cols may exceed a bound smaller than them. This thread's cached workspaces
+    are dropped.
     """
     global _im2col_limit
     if nbytes is not None:
