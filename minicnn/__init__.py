@@ -10,6 +10,7 @@ from minicnn.function import Function, enable_grad, is_grad_enabled, no_grad, se
 from minicnn.gradcheck import GradcheckError, gradcheck
 from minicnn.random import manual_seed
 from minicnn.serialization import load, save
+from minicnn.summary import summary
 from minicnn.tensor import (
     Tensor,
     arange,
@@ -38,5 +39,5 @@ __all__ = [
     "float32", "float64", "from_numpy", "full", "functional", "get_kernels", "gradcheck",
     "int64", "is_grad_enabled", "load", "manual_seed", "nn", "no_grad", "ones", "ones_like",
     "optim", "rand", "randint", "randn", "save", "set_grad_enabled", "set_kernels", "stack",
-    "tensor", "use_kernels", "zeros", "zeros_like",
+    "summary", "tensor", "use_kernels", "zeros", "zeros_like",
 ]
