@@ -171,9 +171,7 @@ class Conv2d(Function):
         if _is_pointwise(kh, kw, stride, padding, dilation):
             xg = x.reshape(n, g, cg, ll)
             if need_w:
-                for i in range(n):
-                    xp.matmul(gyg[i], xg[i].transpose(0, 2, 1), out=tmp)
-                    gw += tmp
+                _accumulate_gw(xp, gw, tmp, gyg, xg)
             if need_x:
                 gx = xp.matmul(wt, gyg).reshape(x.shape)
         elif need_w or need_x:
@@ -186,10 +184,7 @@ class Conv2d(Function):
                 buf = ws[: n1 - n0]
                 if need_w:
                     cols = k.im2col(x[n0:n1], (kh, kw), stride, padding, dilation, out=buf)
-                    cols = cols.reshape(n1 - n0, g, kk, ll)
-                    for i in range(n1 - n0):
-                        xp.matmul(gyg[n0 + i], cols[i].transpose(0, 2, 1), out=tmp)
-                        gw += tmp
+                    _accumulate_gw(xp, gw, tmp, gyg[n0:n1], cols.reshape(n1 - n0, g, kk, ll))
                 if need_x:  # cols are spent: the same buffer takes W^T gy
                     xp.matmul(wt, gyg[n0:n1], out=buf.reshape(n1 - n0, g, kk, ll))
                     part = k.col2im(buf, (n1 - n0, c, h, wd), (kh, kw), stride, padding,
@@ -204,6 +199,22 @@ class Conv2d(Function):
         if gw is not None:
             gw = gw.reshape(w.shape)
         return gx, gw, gb, None, None, None, None, None
+
+
+def _accumulate_gw(xp: Any, gw: Any, tmp: Any, gy: Any, cols: Any) -> None:
+    """gw (G, F/G, K) += sum_n gy[n] (G, F/G, L) @ cols[n]^T (G, L, K).
+
+    One batched GEMM and a sum when the (n, G, F/G, K) products fit in the im2col bound (one
+    launch on a GPU instead of n), else one GEMM per image into ``tmp``, with no n-sized
+    temporary.
+    """
+    n = gy.shape[0]
+    if n * gw.nbytes <= get_im2col_limit():
+        gw += xp.matmul(gy, cols.transpose(0, 1, 3, 2)).sum(axis=0)
+        return
+    for i in range(n):
+        xp.matmul(gy[i], cols[i].transpose(0, 2, 1), out=tmp)
+        gw += tmp
 
 
 def _is_pointwise(kh: int, kw: int, stride: Pair, padding: Pair, dilation: Pair) -> bool:
