@@ -136,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as e:  # one network's failure is a row of the table, not the end
             traceback.print_exc()
             rows.append({"network": name, "error": f"{type(e).__name__}: {e}"})
+        rows.sort(key=lambda r: ZOO.index(r["network"]) if r["network"] in ZOO else len(ZOO))
         doc = {"dataset": args.dataset, "machine": machine, "results": rows}
         (out / "train_zoo.json").write_text(json.dumps(doc, indent=2) + "\n")
         (out / "train_zoo.md").write_text(markdown(rows, machine, args.dataset))

@@ -69,7 +69,7 @@ RECIPES: dict[str, Recipe] = {
     "vgg11": Recipe(epochs=14, lr=0.0015, **_ADAM),
     "vgg16": Recipe(epochs=14, lr=0.001, **_ADAM),
     "nin": Recipe(epochs=12, lr=0.002, **_ADAM),
-    "googlenet": Recipe(epochs=10, lr=0.001, **_ADAM),
+    "googlenet": Recipe(epochs=8, lr=0.001, **_ADAM),
     "resnet18": Recipe(**_SGD_BN),
     "resnet50": Recipe(**_SGD_BN),
     "preact_resnet18": Recipe(**_SGD_BN),
