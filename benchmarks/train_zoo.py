@@ -9,6 +9,7 @@ tens of minutes on 2 cores; ``--models`` picks some::
 
     python benchmarks/train_zoo.py
     python benchmarks/train_zoo.py --models alexnet,resnet18
+    python benchmarks/train_zoo.py --models nin --keep      # rerun one row of the table
     python benchmarks/train_zoo.py --epochs 1 --models nin     # seconds: checks that it runs
 
 It prints and records; it never asserts (the tests do that).
@@ -110,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="where train_zoo.md/json go")
     p.add_argument("--runs", default=str(ROOT / "runs" / "zoo"), help="run directories")
     p.add_argument("--progress", action="store_true", help="show progress bars")
+    p.add_argument("--keep", action="store_true",
+                   help="keep the rows of networks not run now from an earlier train_zoo.json")
     args = p.parse_args(argv)
 
     import numpy as np
@@ -126,6 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    old = out / "train_zoo.json"
+    if args.keep and old.exists():  # the other networks' rows of an earlier run stay
+        rows = [r for r in json.loads(old.read_text())["results"] if r["network"] not in names]
     for name in names:
         print(f"\n=== {name} ===", flush=True)
         try:
