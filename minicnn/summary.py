@@ -39,7 +39,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -84,8 +84,9 @@ class Summary:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of ``minicnn summary --json``."""
-        d = asdict(self)
-        d.pop("extra")
+        # not asdict(self): it would deep-copy ``extra``, which holds the model's modules
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
+        d["layers"] = [asdict(lay) for lay in self.layers]
         return d
 
     def to_json(self, indent: int | None = None) -> str:
@@ -310,7 +311,7 @@ def summary(model: nn.Module, input_shape: Sequence[int], name: str | None = Non
         dtype = next((p.dtype for p in model.parameters()), np.float32)
     names = {id(m): n for n, m in model.named_modules()}
     leaves = [m for m in model.modules() if not any(True for _ in m.children())]
-    x = randn(batch_size, *shape, dtype=dtype)
+    x = randn(batch_size, *shape, dtype=dtype, requires_grad=True)  # a graph even if frozen
     tracker = _Tracker(x)
     layers: list[Layer] = []
     conv_calls: list[tuple[nn.Module, tuple[int, ...], tuple[int, ...], int]] = []
