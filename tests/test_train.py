@@ -320,7 +320,7 @@ def test_plateau_schedule_is_logged_when_it_fires(small_digits) -> None:
     opt = optim.SGD(model.parameters(), lr=1e-6)  # too small to improve: validation plateaus
     sched = T.make_scheduler(opt, "plateau", 6)
     lines: list[str] = []
-    r = T.fit(model, tr, va, epochs=5, optimizer=opt, scheduler=sched, progress=False,
+    r = T.fit(model, tr, va, epochs=6, optimizer=opt, scheduler=sched, progress=False,
               log=lines.append)
     fired = [ln for ln in lines if "plateaued" in ln]
     assert fired and "1e-06 -> 1e-07" in fired[0]
