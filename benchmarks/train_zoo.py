@@ -67,6 +67,7 @@ def run_one(name: str, dataset: str, epochs: int | None, out_root: Path, progres
         "epochs": len(hist),
         "optimizer": rcp.optimizer,
         "lr": rcp.lr,
+        "schedule": rcp.schedule,
         "batch_size": rcp.batch_size,
         "wall_s": wall,
         "train_images_per_s": images / train_s if train_s else None,
@@ -96,7 +97,8 @@ def markdown(rows: list[dict[str, Any]], machine: dict[str, Any], dataset: str) 
         m, s = divmod(int(round(r["wall_s"])), 60)
         lines.append(
             f"| {r['network']} | {r['parameters']:,} | {r['macs'] / 1e6:.1f}M | {r['epochs']} "
-            f"| {r['optimizer']} {r['lr']:g}, batch {r['batch_size']} | {m}m{s:02d}s "
+            f"| {r['optimizer']} {r['lr']:g}, batch {r['batch_size']}, {r['schedule']} "
+            f"| {m}m{s:02d}s "
             f"| {r['train_images_per_s']:.0f} | {100 * r['test_accuracy']:.2f}% |"
         )
     return "\n".join(lines) + "\n"
