@@ -567,8 +567,10 @@ def _progress(total: int, initial: int, desc: str, enabled: bool) -> Any:
         return _NoBar()
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, initial=initial, desc=desc, unit="batch", leave=False,
-                dynamic_ncols=True, file=sys.stderr)
+    # disable=None: a bar on a terminal, nothing when stderr is a file or a pipe
+    return tqdm(total=total, initial=initial, desc=desc, leave=False, file=sys.stderr,
+                disable=None, bar_format="{desc} {percentage:3.0f}%|{bar:20}| "
+                "{n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]")
 
 
 # -- metrics files and curves ---------------------------------------------------------------------
