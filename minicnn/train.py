@@ -274,15 +274,17 @@ def _all_finite(model: Any) -> bool:
 class NonFiniteLossError(RuntimeError):
     """Training met a NaN or infinite loss; no checkpoint was written with it."""
 
-    def __init__(self, epoch: int, step: int, value: float, last_good: str | None):
+    def __init__(self, epoch: int, step: int, value: float, last_good: str | None,
+                 what: str = "loss"):
         self.epoch, self.step, self.value, self.last_good = epoch, step, value, last_good
         where = (
             f"the last good checkpoint is {last_good}" if last_good
             else "no checkpoint had been written yet"
         )
+        found = f"non-finite loss ({value})" if what == "loss" else f"non-finite {what}"
         super().__init__(
-            f"non-finite loss ({value}) at epoch {epoch}, step {step}; training stopped and "
-            f"nothing was saved from this step: {where}. Try a smaller --lr."
+            f"{found} at epoch {epoch}, step {step}; training stopped and nothing was saved "
+            f"from this step: {where}. Try a smaller --lr."
         )
 
 
@@ -419,12 +421,12 @@ def fit(
             "meta": meta,
         }
 
-    def save(kind: str, state: dict[str, Any]) -> None:
+    def save(kind: str, state: dict[str, Any], epoch: int, step: int) -> None:
         nonlocal last_good
         if paths[kind] is None:
             return
         if not _all_finite(model):
-            raise NonFiniteLossError(state["epoch"], state["step"], math.nan, last_good)
+            raise NonFiniteLossError(epoch, step, math.nan, last_good, "parameters")
         save_checkpoint(paths[kind], state)
         if kind == "last":
             last_good = paths[kind]
@@ -473,7 +475,7 @@ def fit(
                     if stop.set and step + 1 < steps:
                         part = {"loss_sum": loss_sum, "correct": correct, "count": count,
                                 "seconds": elapsed}
-                        save("last", snapshot(epoch, step + 1, part))
+                        save("last", snapshot(epoch, step + 1, part), epoch, step + 1)
                         interrupted = True
                         break
             finally:
@@ -520,9 +522,9 @@ def fit(
             if improved:
                 best.update(val_acc=score[0], val_loss=-score[1], epoch=epoch)
             state = snapshot(epoch + 1, 0, partial)
-            save("last", state)
+            save("last", state, epoch, steps)
             if improved:
-                save("best", state)
+                save("best", state, epoch, steps)
             write_metrics()
             if stop.set:
                 interrupted = epoch < epochs

@@ -159,6 +159,21 @@ def test_non_finite_loss_stops_without_overwriting(tmp_path, small_digits) -> No
     assert len(json.load(open(os.path.join(out, "metrics.json")))["history"]) == 1
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_non_finite_parameters_are_never_checkpointed(tmp_path, small_digits) -> None:
+    out = str(tmp_path / "inf")
+    model, opt, sched, (tr, va, te) = setup(small_digits)
+
+    def poison(epoch: int, step: int, loss: float) -> None:
+        if step == len(tr):  # after the epoch's last step: no training loss will see it
+            model[4].bias.data[0] = np.inf
+
+    with pytest.raises(T.NonFiniteLossError, match="non-finite parameters at epoch 1, step 8"):
+        T.fit(model, tr, va, epochs=2, optimizer=opt, scheduler=sched, out_dir=out,
+              progress=False, log=lambda s: None, on_step=poison)
+    assert not os.path.exists(os.path.join(out, "last.npz"))
+
+
 @pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
 def test_non_finite_loss_before_any_checkpoint(small_digits) -> None:
     model, opt, sched, (tr, va, te) = setup(small_digits)
