@@ -13,6 +13,20 @@ from minicnn.tensor import Tensor
 PAPER_LRN = {"size": 5, "alpha": 5e-4, "beta": 0.75, "k": 2.0}
 
 
+def fc_classifier(flat: int, fc: int, num_classes: int, dropout: float) -> nn.Sequential:
+    """AlexNet's head (also ZFNet's): two ReLU fc layers of ``fc`` units with dropout, then
+    the ``num_classes``-way output (Krizhevsky et al. 2012, sec. 3.5 and 4.2)."""
+    return nn.Sequential(
+        nn.Linear(flat, fc),
+        nn.ReLU(inplace=True),
+        nn.Dropout(dropout),
+        nn.Linear(fc, fc),
+        nn.ReLU(inplace=True),
+        nn.Dropout(dropout),
+        nn.Linear(fc, num_classes),
+    )
+
+
 class AlexNet(nn.Module):
     """AlexNet as in the paper (Figure 2): five convolutions, three fully connected layers.
 
@@ -72,15 +86,7 @@ class AlexNet(nn.Module):
             nn.MaxPool2d(kernel_size=3, stride=2),
         )
         self.flatten = nn.Flatten()
-        self.classifier = nn.Sequential(
-            nn.Linear(flat, fc),
-            nn.ReLU(inplace=True),
-            nn.Dropout(dropout),
-            nn.Linear(fc, fc),
-            nn.ReLU(inplace=True),
-            nn.Dropout(dropout),
-            nn.Linear(fc, num_classes),
-        )
+        self.classifier = fc_classifier(flat, fc, num_classes, dropout)
         init_weights(self)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from minicnn import nn
-from minicnn.models.alexnet import PAPER_LRN
+from minicnn.models.alexnet import PAPER_LRN, fc_classifier
 from minicnn.models.initialization import init_weights
 from minicnn.tensor import Tensor
 
@@ -68,15 +68,7 @@ class ZFNet(nn.Module):
             nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True),
         )
         self.flatten = nn.Flatten()
-        self.classifier = nn.Sequential(
-            nn.Linear(flat, fc),
-            nn.ReLU(inplace=True),
-            nn.Dropout(dropout),
-            nn.Linear(fc, fc),
-            nn.ReLU(inplace=True),
-            nn.Dropout(dropout),
-            nn.Linear(fc, num_classes),
-        )
+        self.classifier = fc_classifier(flat, fc, num_classes, dropout)
         init_weights(self)
 
     def forward(self, x: Tensor) -> Tensor:
