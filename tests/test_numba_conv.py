@@ -36,6 +36,24 @@ def im2col_cases(draw):
     return shape, (k, s, p, d), draw(seeds)
 
 
+@st.composite
+def same_width_cases(draw):
+    """Stride 1 with ow == W (the contiguous-run path): 'same' convs, dilated, and pads past
+    the plane (windows that read nothing but padding in some rows)."""
+    k = (draw(st.integers(1, 5)), draw(st.integers(1, 5)))
+    d = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    pw2 = d[1] * (k[1] - 1)
+    if pw2 % 2:
+        k = (k[0], k[1] + 1)
+        pw2 = d[1] * (k[1] - 1)
+    p = (draw(st.integers(0, 4)), pw2 // 2)
+    lo_h = max(1, d[0] * (k[0] - 1) + 1 - 2 * p[0])
+    h = draw(st.integers(lo_h, lo_h + 6))
+    w = draw(st.integers(1, 9))
+    shape = (draw(st.integers(1, 3)), draw(st.integers(1, 5)), h, w)
+    return shape, (k, (1, 1), p, d), draw(seeds)
+
+
 def close(a, b, rel):
     assert a.shape == b.shape and a.dtype == b.dtype, (a.shape, b.shape, a.dtype, b.dtype)
     np.testing.assert_allclose(a, b, rtol=rel, atol=rel * float(np.abs(b).max() + 1e-30))
@@ -62,6 +80,18 @@ def test_col2im_matches_reference(dtype, rel, case):
     cols_shape = ref.im2col(np.zeros(shape), *args).shape
     cols = np.random.default_rng(seed).standard_normal(cols_shape).astype(dtype)
     close(nb.col2im(cols, shape, *args), ref.col2im(cols, shape, *args), rel)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@given(case=same_width_cases())
+def test_same_width_runs_match_reference_exactly(dtype, case):
+    shape, args, seed = case
+    x = np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+    cols = ref.im2col(x, *args)
+    buf = np.full(cols.shape, np.nan, dtype=dtype)
+    np.testing.assert_array_equal(nb.im2col(x, *args, out=buf), cols)
+    c = np.random.default_rng(seed + 1).standard_normal(cols.shape).astype(dtype)
+    np.testing.assert_array_equal(nb.col2im(c, shape, *args), ref.col2im(c, shape, *args))
 
 
 def test_non_contiguous_input(rng):
@@ -92,11 +122,13 @@ def test_runs_without_jit():
         from kernels.numba_cpu import conv as nb
         from minicnn.reference import conv as ref
 
-        assert nb._im2col_jit is nb._im2col_rows, "the kernel is still jitted"
+        assert nb._im2col_jit is nb._im2col_planes, "the kernel is still jitted"
         rng = np.random.default_rng(0)
         cases = [((1, 2, 4, 5), ((2, 3), (1, 2), (1, 0), (1, 1))),
                  ((2, 1, 5, 4), ((3, 1), (2, 1), (2, 1), (2, 1))),
-                 ((1, 3, 3, 3), ((1, 1), (1, 1), (0, 0), (1, 1)))]
+                 ((1, 3, 3, 3), ((1, 1), (1, 1), (0, 0), (1, 1))),
+                 ((2, 2, 4, 5), ((3, 3), (1, 1), (1, 1), (1, 1))),
+                 ((1, 2, 3, 2), ((3, 5), (1, 1), (2, 4), (2, 2)))]
         for shape, args in cases:
             x = rng.standard_normal(shape)
             cols = nb.im2col(x, *args)
