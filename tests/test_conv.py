@@ -233,16 +233,23 @@ def test_im2col_col2im_adjoint(kernel_set, case):
 
 
 def test_im2col_layout(kernel_set):
-    """Row c*kh*kw + i*kw + j, column oy*ow + ox; zero where the window reads padding."""
-    x = np.arange(1.0, 1 + 2 * 4 * 5).reshape(1, 2, 4, 5)
+    """Row c*kh*kw + i*kw + j, column (n*oh + oy)*ow + ox; zero where a window reads padding."""
+    x = np.arange(1.0, 1 + 2 * 2 * 4 * 5).reshape(2, 2, 4, 5)
     k = backend.kernels_for(x)
     cols = k.im2col(x, (2, 3), (2, 1), (1, 0), (1, 2))  # oh = 3, ow = 1
-    assert cols.shape == (1, 2 * 2 * 3, 3)
-    c, i, j, oy = 1, 1, 2, 2  # reads x[0, 1, oy*2 - 1 + i, 0 + j*2] = x[0, 1, 4 - 1 + 1 ...]
-    assert cols[0, c * 6 + i * 3 + j, oy] == 0.0  # row 2*2 - 1 + 1 = 4 is padding
-    assert cols[0, c * 6 + 0 * 3 + j, oy] == x[0, 1, 3, 4]
-    assert cols[0, 0 * 6 + 0 * 3 + 0, 0] == 0.0  # row -1 is padding
-    assert cols[0, 0 * 6 + 1 * 3 + 1, 0] == x[0, 0, 0, 2]
+    assert cols.shape == (2 * 2 * 3, 2 * 3)
+    for n in (0, 1):
+        c, i, j, oy = 1, 1, 2, 2  # reads x[n, 1, oy*2 - 1 + i, 0 + j*2] = x[n, 1, 4, 4]
+        assert cols[c * 6 + i * 3 + j, n * 3 + oy] == 0.0  # row 4 is padding
+        assert cols[c * 6 + 0 * 3 + j, n * 3 + oy] == x[n, 1, 3, 4]
+        assert cols[0 * 6 + 0 * 3 + 0, n * 3 + 0] == 0.0  # row -1 is padding
+        assert cols[0 * 6 + 1 * 3 + 1, n * 3 + 0] == x[n, 0, 0, 2]
+    c = np.zeros_like(cols)
+    c[1 * 6 + 0 * 3 + 2, 1 * 3 + 2] = 7.0  # the entry that read x[1, 1, 3, 4]
+    expected = np.zeros_like(x)
+    expected[1, 1, 3, 4] = 7.0
+    np.testing.assert_array_equal(k.col2im(c, x.shape, (2, 3), (2, 1), (1, 0), (1, 2)),
+                                  expected)
 
 
 # -- memory bound: chunked == unchunked -------------------------------------------------------

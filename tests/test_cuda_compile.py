@@ -240,9 +240,10 @@ def test_emulated_implicit_gemm_matches_im2col_conv(emulated, case, dt, bias, se
     geo = (case["k"], case["s"], case["p"], case["d"])
     cols = ref.im2col(x.astype(np.float64), *geo)
     oh = (case["h"] + 2 * case["p"][0] - case["d"][0] * (case["k"][0] - 1) - 1) // case["s"][0] + 1
-    ow = cols.shape[2] // oh
+    ow = cols.shape[1] // (n * oh)
     want = np.matmul(w.astype(np.float64).reshape(g, f // g, -1),
-                     cols.reshape(n, g, -1, oh * ow)).reshape(n, f, oh, ow)
+                     cols.reshape(g, -1, n * oh * ow))  # (G, F/G, N oh ow)
+    want = want.reshape(f, n, oh, ow).transpose(1, 0, 2, 3)
     if b is not None:
         want += b.reshape(1, f, 1, 1)
     tiles = implicit_gemm.CONFIGS[compiler.c_type(dt)]
@@ -260,8 +261,8 @@ def test_emulated_implicit_gemm_many_tiles(emulated, dt):
     w = rng.standard_normal((140, 3, 3, 3)).astype(dt)
     b = rng.standard_normal(140).astype(dt)
     cols = ref.im2col(x.astype(np.float64), (3, 3), (1, 1), (1, 1), (1, 1))
-    want = np.matmul(w.astype(np.float64).reshape(2, 70, 27), cols.reshape(3, 2, 27, 143))
-    want = want.reshape(3, 140, 13, 11) + b.reshape(1, 140, 1, 1)
+    want = np.matmul(w.astype(np.float64).reshape(2, 70, 27), cols.reshape(2, 27, 3 * 143))
+    want = want.reshape(140, 3, 13, 11).transpose(1, 0, 2, 3) + b.reshape(1, 140, 1, 1)
     for tile in implicit_gemm.CONFIGS[compiler.c_type(dt)]:
         got = kcuda.conv2d_implicit_gemm(x, w, b, (1, 1), (1, 1), (1, 1), 2, tile=tile)
         _close(got, want.astype(dt), 1e-5 if dt == np.float32 else 1e-12)

@@ -144,9 +144,9 @@ def _reference_conv(x, w, b, s, p, d, g):
     f, _, kh, kw = w.shape
     cols = ref.im2col(x.astype(np.float64), (kh, kw), s, p, d)
     oh = (x.shape[2] + 2 * p[0] - d[0] * (kh - 1) - 1) // s[0] + 1
-    ow = cols.shape[2] // oh
-    y = np.matmul(w.astype(np.float64).reshape(g, f // g, -1), cols.reshape(n, g, -1, oh * ow))
-    y = y.reshape(n, f, oh, ow)
+    ow = cols.shape[1] // (n * oh)
+    y = np.matmul(w.astype(np.float64).reshape(g, f // g, -1), cols.reshape(g, -1, n * oh * ow))
+    y = y.reshape(f, n, oh, ow).transpose(1, 0, 2, 3)
     return y if b is None else y + b.reshape(1, f, 1, 1)
 
 

@@ -1,7 +1,8 @@
 // im2col and col2im for NCHW tensors (the contract: minicnn/reference/conv.py).
 //
-//   cols[n, c*kh*kw + i*kw + j, oy*ow + ox] = x_pad[n, c, oy*sh + i*dh, ox*sw + j*dw]
+//   cols[c*kh*kw + i*kw + j, (n*oh + oy)*ow + ox] = x_pad[n, c, oy*sh + i*dh, ox*sw + j*dw]
 //
+// (cols is (C*kh*kw, N*oh*ow): the batch side by side, so the conv is one GEMM per batch.)
 // im2col: one thread per (n, c, oy, ox) writes that pixel's kh*kw column entries; threads
 // next to each other write next-door columns, so every store of a warp is coalesced.
 // col2im is the adjoint, written as a gather: one thread per input cell sums the column
@@ -12,17 +13,20 @@
 
 template <typename T, typename I>
 __global__ void minicnn_im2col(const T* __restrict__ x, T* __restrict__ cols, I total,
-                               int H, int W, int kh, int kw, int sh, int sw, int ph, int pw,
+                               int C, int H, int W, int kh, int kw, int sh, int sw, int ph, int pw,
                                int dh, int dw, int oh, int ow) {
   const I plane = (I)oh * ow;
+  const I row = total / C;  // N*oh*ow: the length of a row of cols
   for (I idx = (I)blockIdx.x * blockDim.x + threadIdx.x; idx < total;
        idx += (I)blockDim.x * gridDim.x) {
     const int ox = (int)(idx % ow);
     const I t1 = idx / ow;
     const int oy = (int)(t1 % oh);
     const I nc = t1 / oh;  // n*C + c
+    const I n = nc / C;
+    const int c = (int)(nc - n * C);
     const T* xp = x + nc * ((I)H * W);
-    T* cp = cols + nc * ((I)kh * kw) * plane + (I)oy * ow + ox;
+    T* cp = cols + (I)c * kh * kw * row + n * plane + (I)oy * ow + ox;
     const int ih0 = oy * sh - ph;
     const int iw0 = ox * sw - pw;
     for (int i = 0; i < kh; ++i) {
@@ -31,7 +35,7 @@ __global__ void minicnn_im2col(const T* __restrict__ x, T* __restrict__ cols, I 
       for (int j = 0; j < kw; ++j) {
         const int iw = iw0 + j * dw;
         *cp = (row_in && (unsigned)iw < (unsigned)W) ? xp[ih * W + iw] : T(0);
-        cp += plane;
+        cp += row;
       }
     }
   }
@@ -39,16 +43,19 @@ __global__ void minicnn_im2col(const T* __restrict__ x, T* __restrict__ cols, I 
 
 template <typename T, typename I>
 __global__ void minicnn_col2im(const T* __restrict__ cols, T* __restrict__ x, I total,
-                               int H, int W, int kh, int kw, int sh, int sw, int ph, int pw,
+                               int C, int H, int W, int kh, int kw, int sh, int sw, int ph, int pw,
                                int dh, int dw, int oh, int ow) {
   const I plane = (I)oh * ow;
+  const I row = total / ((I)C * H * W) * plane;  // N*oh*ow: the length of a row of cols
   for (I idx = (I)blockIdx.x * blockDim.x + threadIdx.x; idx < total;
        idx += (I)blockDim.x * gridDim.x) {
     const int w = (int)(idx % W);
     const I t1 = idx / W;
     const int h = (int)(t1 % H);
     const I nc = t1 / H;
-    const T* cp = cols + nc * ((I)kh * kw) * plane;
+    const I n = nc / C;
+    const int c = (int)(nc - n * C);
+    const T* cp = cols + (I)c * kh * kw * row + n * plane;
     T acc = T(0);
     for (int i = 0; i < kh; ++i) {
       const int hh = h + ph - i * dh;  // = oy*sh for the window row that reads h
@@ -62,7 +69,7 @@ __global__ void minicnn_col2im(const T* __restrict__ cols, T* __restrict__ x, I 
         if (ww % sw) continue;
         const int ox = ww / sw;
         if (ox >= ow) continue;
-        acc += cp[(I)(i * kw + j) * plane + oy * ow + ox];
+        acc += cp[(I)(i * kw + j) * row + oy * ow + ox];
       }
     }
     x[idx] = acc;
@@ -71,9 +78,9 @@ __global__ void minicnn_col2im(const T* __restrict__ cols, T* __restrict__ x, I 
 
 #define MINICNN_CONV_INSTANTIATE(T, I)                                                        \
   template __global__ void minicnn_im2col<T, I>(const T*, T*, I, int, int, int, int, int,    \
-                                                int, int, int, int, int, int, int);          \
+                                                int, int, int, int, int, int, int, int);     \
   template __global__ void minicnn_col2im<T, I>(const T*, T*, I, int, int, int, int, int,    \
-                                                int, int, int, int, int, int, int);
+                                                int, int, int, int, int, int, int, int);
 
 MINICNN_CONV_INSTANTIATE(float, int)
 MINICNN_CONV_INSTANTIATE(float, long long)

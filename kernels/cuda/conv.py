@@ -37,7 +37,7 @@ def _geometry(kernel_size: Pair, stride: Pair, padding: Pair, dilation: Pair) ->
 def im2col(
     x: Any, kernel_size: Pair, stride: Pair, padding: Pair, dilation: Pair, out: Any = None
 ) -> Any:
-    """x (N, C, H, W) -> cols (N, C*kh*kw, oh*ow); zero where a window reads padding.
+    """x (N, C, H, W) -> cols (C*kh*kw, N*oh*ow); zero where a window reads padding.
 
     ``out``, when given, is a C-contiguous buffer of that shape and dtype (returned).
     """
@@ -46,7 +46,7 @@ def im2col(
     n, c, h, w = x.shape
     kh, kw = kernel_size
     oh, ow = _out_size(h, w, kernel_size, stride, padding, dilation)
-    shape = (n, c * kh * kw, oh * ow)
+    shape = (c * kh * kw, n * oh * ow)
     if out is None:
         out = cp.empty(shape, dtype=x.dtype)
     elif out.shape != shape or out.dtype != x.dtype or not out.flags.c_contiguous:
@@ -61,7 +61,7 @@ def im2col(
     itype, inp = compiler.index_type(out.size, x.size)
     fn = compiler.function(SOURCE, f"minicnn_im2col<{ctype}, {itype}>")
     grid, block = compiler.grid_1d(total)
-    fn(grid, block, (x, out, inp(total), np.int32(h), np.int32(w),
+    fn(grid, block, (x, out, inp(total), np.int32(c), np.int32(h), np.int32(w),
                      *_geometry(kernel_size, stride, padding, dilation),
                      np.int32(oh), np.int32(ow)))
     return out
@@ -71,15 +71,15 @@ def col2im(
     cols: Any, x_shape: tuple[int, int, int, int], kernel_size: Pair, stride: Pair,
     padding: Pair, dilation: Pair,
 ) -> Any:
-    """cols (N, C*kh*kw, oh*ow) -> x (N, C, H, W), the adjoint of :func:`im2col` (gather)."""
+    """cols (C*kh*kw, N*oh*ow) -> x (N, C, H, W), the adjoint of :func:`im2col` (gather)."""
     cp = compiler.cupy()
     cols = compiler.contiguous(cols, "col2im: cols")
     n, c, h, w = (int(v) for v in x_shape)
     kh, kw = kernel_size
     oh, ow = _out_size(h, w, kernel_size, stride, padding, dilation)
-    if cols.shape != (n, c * kh * kw, oh * ow):
+    if cols.shape != (c * kh * kw, n * oh * ow):
         raise ValueError(
-            f"col2im: cols must have shape {(n, c * kh * kw, oh * ow)} for x_shape {x_shape}, "
+            f"col2im: cols must have shape {(c * kh * kw, n * oh * ow)} for x_shape {x_shape}, "
             f"got {cols.shape}"
         )
     x = cp.empty((n, c, h, w), dtype=cols.dtype)
@@ -90,7 +90,7 @@ def col2im(
     itype, inp = compiler.index_type(cols.size, total)
     fn = compiler.function(SOURCE, f"minicnn_col2im<{ctype}, {itype}>")
     grid, block = compiler.grid_1d(total)
-    fn(grid, block, (cols, x, inp(total), np.int32(h), np.int32(w),
+    fn(grid, block, (cols, x, inp(total), np.int32(c), np.int32(h), np.int32(w),
                      *_geometry(kernel_size, stride, padding, dilation),
                      np.int32(oh), np.int32(ow)))
     return x

@@ -1,8 +1,9 @@
 """im2col and col2im as Numba kernels; same signatures and results as minicnn.reference.conv.
 
 Both run ``prange`` over the (n, c) input planes: an iteration owns plane ``x[n, c]`` and the
-``kh*kw`` rows of cols it feeds, so no two iterations write the same memory (col2im is a
-race-free gather: no atomics, no scatter into shared cells).
+``kh*kw`` runs ``cols[(c, i, j), n*oh*ow : (n+1)*oh*ow]`` it feeds, so no two iterations
+write the same memory (col2im is a race-free gather: no atomics, no scatter into shared
+cells).
 
 For a kernel offset (i, j), the output rows ``oy`` whose input row ``oy*sh - ph + i*dh`` is
 inside the image form one interval, and so do the columns ``ox`` (:func:`_span`), so the
@@ -49,6 +50,7 @@ def _column_mask(kw, sw, pw, dw, w_, oh, ow):
 def _im2col_planes(x, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, out):
     n_, c_, h_, w_ = x.shape
     hw = h_ * w_
+    L = oh * ow
     flat = sh == 1 and sw == 1 and ow == w_
     mask = _column_mask(kw, sw, pw, dw, w_, oh, ow)
     for r in prange(n_ * c_):
@@ -60,13 +62,13 @@ def _im2col_planes(x, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, out):
             iy0 = i * dh - ph
             oy_lo, oy_hi = _span(iy0, sh, h_, oh)
             for j in range(kw):
-                o = out[n, (c * kh + i) * kw + j]
+                o = out[(c * kh + i) * kw + j, n * L:(n + 1) * L]
                 xoff = j * dw - pw
                 ox_lo, ox_hi = _span(xoff, sw, w_, ow)
                 a, b = oy_lo * ow, oy_hi * ow
                 for p in range(a):
                     o[p] = 0
-                for p in range(b, oh * ow):
+                for p in range(b, L):
                     o[p] = 0
                 if flat:
                     # the valid rows are one run o[a:b] = x_flat[a+shift : b+shift]; [p0, p1)
@@ -99,6 +101,7 @@ def _im2col_planes(x, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, out):
 def _col2im_planes(cols, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, out):
     n_, c_, h_, w_ = out.shape
     hw = h_ * w_
+    L = oh * ow
     flat = sh == 1 and sw == 1 and ow == w_
     mask = _column_mask(kw, sw, pw, dw, w_, oh, ow)
     for r in prange(n_ * c_):
@@ -112,7 +115,7 @@ def _col2im_planes(cols, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, out):
             iy0 = i * dh - ph
             oy_lo, oy_hi = _span(iy0, sh, h_, oh)
             for j in range(kw):
-                o = cols[n, (c * kh + i) * kw + j]
+                o = cols[(c * kh + i) * kw + j, n * L:(n + 1) * L]
                 xoff = j * dw - pw
                 ox_lo, ox_hi = _span(xoff, sw, w_, ow)
                 if flat:
@@ -148,7 +151,7 @@ def im2col(
     x: np.ndarray, kernel_size: Pair, stride: Pair, padding: Pair, dilation: Pair,
     out: np.ndarray | None = None,
 ) -> np.ndarray:
-    """x (N, C, H, W) -> cols (N, C*kh*kw, oh*ow), as :func:`minicnn.reference.im2col`.
+    """x (N, C, H, W) -> cols (C*kh*kw, N*oh*ow), as :func:`minicnn.reference.im2col`.
 
     ``out``, when given, is a C-contiguous buffer of that shape and dtype; all of it is
     written and it is returned.
@@ -157,7 +160,7 @@ def im2col(
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
     oh, ow = _out_size(h, w, kernel_size, stride, padding, dilation)
     if out is None:
-        out = np.empty((n, c * kh * kw, oh * ow), dtype=x.dtype)
+        out = np.empty((c * kh * kw, n * oh * ow), dtype=x.dtype)
     _im2col_jit(np.ascontiguousarray(x), int(kh), int(kw), int(sh), int(sw), int(ph),
                 int(pw), int(dh), int(dw), int(oh), int(ow), out)
     return out
@@ -167,7 +170,7 @@ def col2im(
     cols: np.ndarray, x_shape: tuple[int, int, int, int], kernel_size: Pair, stride: Pair,
     padding: Pair, dilation: Pair,
 ) -> np.ndarray:
-    """cols (N, C*kh*kw, oh*ow) -> x (N, C, H, W), the adjoint of :func:`im2col` (a gather)."""
+    """cols (C*kh*kw, N*oh*ow) -> x (N, C, H, W), the adjoint of :func:`im2col` (a gather)."""
     n, c, h, w = (int(s) for s in x_shape)
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
     oh, ow = _out_size(h, w, kernel_size, stride, padding, dilation)
