@@ -32,6 +32,9 @@ KERNEL_NAMES = (
     "avg_pool2d_backward",
     "local_response_norm",
     "local_response_norm_backward",
+    "batch_norm_stats",
+    "batch_norm",
+    "batch_norm_backward",
 )
 
 _CPU_CHOICES = ("numpy", "numba")

@@ -8,7 +8,7 @@ from typing import Any
 import hypothesis.extra.numpy as hnp
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import minicnn
@@ -189,8 +189,14 @@ def _bn_inputs(shape: tuple[int, ...], seed: int) -> list[np.ndarray]:
     return [x, normal((c,), seed + 1) + 1.0, normal((c,), seed + 2)]
 
 
+# batch norm's math is in the kernels: the gradchecks run under each CPU kernel set
+FIXTURE_OK = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@FIXTURE_OK
 @given(shape=bn_shapes, seed=seeds, affine=st.booleans())
-def test_batch_norm_training_gradcheck(shape: tuple[int, ...], seed: int, affine: bool) -> None:
+def test_batch_norm_training_gradcheck(kernel_set: str, shape: tuple[int, ...], seed: int,
+                                       affine: bool) -> None:
     x, w, b = (t64(a) for a in _bn_inputs(shape, seed))
     c = shape[1]
 
@@ -199,18 +205,20 @@ def test_batch_norm_training_gradcheck(shape: tuple[int, ...], seed: int, affine
     assert gradcheck(fn, [x, w, b] if affine else [x, None, None])
 
 
+@FIXTURE_OK
 @given(shape=bn_shapes, seed=seeds)
-def test_batch_norm_eval_gradcheck(shape: tuple[int, ...], seed: int) -> None:
+def test_batch_norm_eval_gradcheck(kernel_set: str, shape: tuple[int, ...], seed: int) -> None:
     x, w, b = (t64(a) for a in _bn_inputs(shape, seed))
     c = shape[1]
     rm, rv = normal((c,), seed + 3), np.random.default_rng(seed).uniform(0.5, 2.0, c)
     assert gradcheck(lambda x, w, b: F.batch_norm(x, rm, rv, w, b, training=False), [x, w, b])
 
 
+@FIXTURE_OK
 @given(shape=bn_shapes, seed=seeds, training=st.booleans(),
        momentum=st.sampled_from([0.1, 0.5, 1.0, 0.0]), as_tensor=st.booleans())
-def test_batch_norm_matches_torch(shape: tuple[int, ...], seed: int, training: bool,
-                                  momentum: float, as_tensor: bool) -> None:
+def test_batch_norm_matches_torch(kernel_set: str, shape: tuple[int, ...], seed: int,
+                                  training: bool, momentum: float, as_tensor: bool) -> None:
     torch = pytest.importorskip("torch")
     arrays = _bn_inputs(shape, seed)
     c = shape[1]

@@ -1,6 +1,7 @@
 """CUDA kernels, compiled by CuPy (``RawModule``, once per device): the same names and
 signatures as ``minicnn.reference`` (the spec), plus an implicit-GEMM convolution forward
-(``conv2d_implicit_gemm``) and a fused ``bias_relu``.
+(``conv2d_implicit_gemm``) and a fused ``bias_relu``. Batch norm is the reference's own code
+(``minicnn.reference.norm``), which CuPy runs as it is.
 
 Each ``.cu`` source sits beside the Python that launches it; kernel names start with
 ``minicnn_``. Importing this package needs neither CuPy nor a GPU: CuPy is imported, and the
@@ -17,10 +18,14 @@ from kernels.cuda.pool import (
     max_pool2d,
     max_pool2d_backward,
 )
+from minicnn.reference.norm import batch_norm, batch_norm_backward, batch_norm_stats
 
 __all__ = [
     "avg_pool2d",
     "avg_pool2d_backward",
+    "batch_norm",
+    "batch_norm_backward",
+    "batch_norm_stats",
     "bias_relu",
     "col2im",
     "conv2d_implicit_gemm",

@@ -19,6 +19,7 @@ if "NUMBA_THREADING_LAYER" not in os.environ:
 
 from kernels.numba_cpu.conv import col2im, im2col
 from kernels.numba_cpu.lrn import local_response_norm, local_response_norm_backward
+from kernels.numba_cpu.norm import batch_norm, batch_norm_backward, batch_norm_stats
 from kernels.numba_cpu.pool import (
     avg_pool2d,
     avg_pool2d_backward,
@@ -29,6 +30,9 @@ from kernels.numba_cpu.pool import (
 __all__ = [
     "avg_pool2d",
     "avg_pool2d_backward",
+    "batch_norm",
+    "batch_norm_backward",
+    "batch_norm_stats",
     "col2im",
     "im2col",
     "local_response_norm",

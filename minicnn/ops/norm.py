@@ -11,63 +11,42 @@ from minicnn.function import Function
 from minicnn.tensor import Tensor
 
 
-def _param_shape(ndim: int, c: int) -> tuple[int, ...]:
-    """(1, C, 1, ...): a per-channel array broadcast against an input of ``ndim`` dims."""
-    return (1, c) + (1,) * (ndim - 2)
-
-
 class BatchNorm(Function):
     """y = w (x - mu) / sqrt(var + eps) + b per channel. x (N,C) or (N,C,H,W) -> y, same shape.
 
     In training, mu and var are the batch's (biased var) and the running stats, when given,
     move toward them in place (unbiased var, as PyTorch); in eval, mu and var are the running
-    stats, which are constants for backward.
+    stats, which are constants for backward. The math is in the kernels
+    (``batch_norm_stats``, ``batch_norm``, ``batch_norm_backward``; see minicnn/reference);
+    backward recomputes xhat from the saved x, mu and 1/sqrt(var + eps).
     """
 
     def forward(self, x: Any, weight: Any, bias: Any, running_mean: Any, running_var: Any,
                 training: bool, momentum: float, eps: float) -> Any:
         xp = backend.get_array_module(x)
-        c = x.shape[1]
-        pshape = _param_shape(x.ndim, c)
-        axes = (0,) + tuple(range(2, x.ndim))
+        k = backend.kernels_for(x)
         if training:
-            m = x.size // c
-            mean = x.mean(axis=axes)
-            xc = x - mean.reshape(pshape)
-            var = (xc * xc).mean(axis=axes)
+            mean, var = k.batch_norm_stats(x)
+            m = x.size // x.shape[1]
             if running_mean is not None:
                 running_mean[...] = (1 - momentum) * running_mean + momentum * mean
             if running_var is not None:
                 running_var[...] = (1 - momentum) * running_var + momentum * var * (m / (m - 1))
         else:
-            xc = x - running_mean.reshape(pshape).astype(x.dtype, copy=False)
-            var = running_var.astype(x.dtype, copy=False)
-        inv_std = (1.0 / xp.sqrt(var + eps)).astype(x.dtype, copy=False).reshape(pshape)
-        xhat = xc * inv_std
-        self.save_for_backward(xhat, inv_std, weight, training)
-        y = xhat if weight is None else xhat * weight.reshape(pshape)
-        return y if bias is None else y + bias.reshape(pshape)
+            mean = running_mean.astype(xp.float64)  # copies: later updates leave them be
+            var = running_var.astype(xp.float64)
+        inv_std = 1.0 / xp.sqrt(var + eps)
+        self.save_for_backward(x, weight, mean, inv_std, training)
+        return k.batch_norm(x, weight, bias, mean, inv_std)
 
     def backward(self, gy: Any) -> tuple[Any, ...]:
-        xhat, inv_std, weight, training = self.saved_tensors
+        x, weight, mean, inv_std, training = self.saved_tensors
         nx, nw, nb = self.needs_input_grad[:3]
-        c = gy.shape[1]
-        pshape = _param_shape(gy.ndim, c)
-        axes = (0,) + tuple(range(2, gy.ndim))
-        gb = gy.sum(axis=axes)
-        gw = (gy * xhat).sum(axis=axes)
-        gx = None
-        if nx:
-            scale = inv_std if weight is None else inv_std * weight.reshape(pshape)
-            if training:
-                # compact form: gx = w/(m sigma) (m gy - sum gy - xhat sum(gy xhat))
-                m = gy.size // c
-                gx = (scale / m) * (
-                    m * gy - gb.reshape(pshape) - xhat * gw.reshape(pshape)
-                )
-            else:
-                gx = gy * scale
-        return (gx, gw if nw else None, gb if nb else None, None, None, None, None, None)
+        gx, gw, gb = backend.kernels_for(gy).batch_norm_backward(
+            gy, x, weight, mean, inv_std, training
+        )
+        return (gx if nx else None, gw if nw else None, gb if nb else None,
+                None, None, None, None, None)
 
 
 def _running_array(name: str, value: Any, c: int, x: Tensor) -> Any:

@@ -28,10 +28,24 @@ Local response normalization (``lrn.py``), PyTorch's convention
       scale = k + alpha/size * sum_{c' in window(c)} x[c']^2, window padded size//2 before
       and (size-1)//2 after; y = x * scale^-beta.
   local_response_norm_backward(x, y, scale, gy, size, alpha, beta, k) -> gx
+
+Batch normalization (``norm.py``), Ioffe & Szegedy 2015; x (N, C, ...), statistics float64 (C,)
+  batch_norm_stats(x) -> (mean, var)
+      per channel over every other axis (m values): mean = sum x / m and the biased
+      var = sum (x - mean)^2 / m, summed in float64. The op takes inv_std = 1/sqrt(var + eps)
+      (or the running statistics, in eval).
+  batch_norm(x, weight, bias, mean, inv_std) -> y
+      y = (x - mean) * (weight * inv_std) + bias, shaped and typed as x; weight and bias are
+      (C,) arrays of x's dtype, or None (1 and 0).
+  batch_norm_backward(gy, x, weight, mean, inv_std, training) -> (gx, gw, gb)
+      xhat = (x - mean) * inv_std; gb = sum gy, gw = sum gy*xhat, (C,) in x's dtype, both
+      always returned; gx = weight*inv_std * (gy - gb/m - xhat*gw/m) when training (the
+      statistics are the batch's), weight*inv_std * gy otherwise.
 """
 
 from minicnn.reference.conv import col2im, im2col
 from minicnn.reference.lrn import local_response_norm, local_response_norm_backward
+from minicnn.reference.norm import batch_norm, batch_norm_backward, batch_norm_stats
 from minicnn.reference.pool import (
     avg_pool2d,
     avg_pool2d_backward,
@@ -42,6 +56,9 @@ from minicnn.reference.pool import (
 __all__ = [
     "avg_pool2d",
     "avg_pool2d_backward",
+    "batch_norm",
+    "batch_norm_backward",
+    "batch_norm_stats",
     "col2im",
     "im2col",
     "local_response_norm",

@@ -1,0 +1,206 @@
+"""The Numba batch-norm kernels against the NumPy reference (the
+specification): float64 to 1e-12 relative, float32 to 1e-5; training and eval, weight and bias
+None or not, 2-D and 4-D inputs; and the same kernels as plain Python under
+NUMBA_DISABLE_JIT=1 in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+pytest.importorskip("numba")
+
+import minicnn.reference.norm as ref  # noqa: E402
+from kernels.numba_cpu import norm as nb  # noqa: E402
+from tests.strategies import seeds  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+TOL = {np.float64: 1e-12, np.float32: 1e-5}
+
+
+def close(a, b, rel, scale=None):
+    """Elementwise |a - b| <= rel * (|b| + scale), scale max|b| unless given: relative to the
+    values and to the size of the terms they were computed from."""
+    a, b = np.asarray(a), np.asarray(b)
+    assert a.shape == b.shape, (a.shape, b.shape)
+    assert a.dtype == b.dtype, (a.dtype, b.dtype)
+    if scale is None:
+        scale = float(np.abs(b).max()) if b.size else 0.0
+    np.testing.assert_allclose(a, b, rtol=rel, atol=rel * scale)
+
+
+@st.composite
+def bn_cases(draw):
+    """2-D (N, C) and 4-D (N, C, H, W) inputs: odd sizes, N=1 with H*W > 1, planes longer than
+    the kernels' fold width and tasks of several samples; channels offset from 0 by up to
+    10 standard deviations."""
+    shape = draw(st.one_of(
+        st.tuples(st.integers(2, 9), st.integers(1, 6)),
+        st.tuples(st.integers(1, 4), st.integers(1, 5), st.integers(1, 9), st.integers(1, 9))
+        .filter(lambda s: s[0] * s[2] * s[3] > 1),
+        st.sampled_from([(1, 2, 13, 11), (3, 2, 64, 1), (70, 3, 8, 8), (2, 1, 67, 65),
+                         (130, 2), (5, 17, 3, 1)]),
+    ))
+    return dict(
+        shape=shape, dtype=draw(st.sampled_from([np.float64, np.float32])),
+        offset=draw(st.sampled_from([0.0, 1.0, 10.0])), training=draw(st.booleans()),
+        affine=draw(st.sampled_from(["both", "weight", "none"])), seed=draw(seeds),
+    )
+
+
+def bn_arrays(case):
+    rng = np.random.default_rng(case["seed"])
+    dt = case["dtype"]
+    c = case["shape"][1]
+    pshape = (1, c) + (1,) * (len(case["shape"]) - 2)
+    scale = rng.uniform(0.1, 3.0, c).reshape(pshape)
+    x = (rng.standard_normal(case["shape"]) * scale
+         + case["offset"] * scale * rng.standard_normal(c).reshape(pshape)).astype(dt)
+    w = (rng.standard_normal(c) + 1.0).astype(dt) if case["affine"] != "none" else None
+    b = rng.standard_normal(c).astype(dt) if case["affine"] == "both" else None
+    gy = rng.standard_normal(case["shape"]).astype(dt)
+    return x, w, b, gy, rng
+
+
+@given(case=bn_cases())
+def test_batch_norm_kernels(case):
+    x, w, b, gy, rng = bn_arrays(case)
+    dt, tol = case["dtype"], TOL[case["dtype"]]
+    c = x.shape[1]
+    if case["training"]:
+        mean, var = nb.batch_norm_stats(x)
+        rmean, rvar = ref.batch_norm_stats(x)
+        assert mean.dtype == var.dtype == np.float64 and mean.shape == var.shape == (c,)
+        # the mean relative to the channel's spread: what the normalised output sees
+        close(mean, rmean, tol, scale=float(np.sqrt(rvar).max()))
+        close(var, rvar, tol)
+        mean = rmean
+        inv_std = 1.0 / np.sqrt(rvar + 1e-5)
+    else:  # running statistics: any values, constants for backward
+        mean = rng.standard_normal(c)
+        inv_std = 1.0 / np.sqrt(rng.uniform(0.5, 2.0, c) + 1e-5)
+    y = nb.batch_norm(x, w, b, mean, inv_std)
+    close(y, ref.batch_norm(x, w, b, mean, inv_std), tol)
+    gx, gw, gb = nb.batch_norm_backward(gy, x, w, mean, inv_std, case["training"])
+    rgx, rgw, rgb = ref.batch_norm_backward(gy, x, w, mean, inv_std, case["training"])
+    assert gw.dtype == gb.dtype == dt and gw.shape == gb.shape == (c,)
+    # gx is a difference of terms of size |gy| * |w| * inv_std: compare at that scale
+    a = inv_std if w is None else inv_std * np.abs(w)
+    close(gx, rgx, tol, scale=float(np.abs(gy).max() * a.max()))
+    n_per_c = x.size // c
+    close(gb, rgb, tol, scale=float(np.abs(gy).max()) * np.sqrt(n_per_c))
+    close(gw, rgw, tol, scale=float(np.abs(gy).max()) * np.sqrt(n_per_c))
+
+
+def test_batch_norm_stats_are_safe_far_from_zero():
+    """Two passes: a channel at 1e4 with unit spread keeps its variance (a one-pass
+    E[x^2] - E[x]^2 in float32 would lose it entirely)."""
+    rng = np.random.default_rng(1)
+    x = (rng.standard_normal((16, 3, 9, 9)) + 1e4).astype(np.float32)
+    mean, var = nb.batch_norm_stats(x)
+    x64 = x.astype(np.float64)
+    np.testing.assert_allclose(mean, x64.mean(axis=(0, 2, 3)), rtol=1e-12)
+    np.testing.assert_allclose(var, x64.var(axis=(0, 2, 3)), rtol=1e-9)
+
+
+@pytest.mark.parametrize("shape", [(70, 3, 8, 8), (3, 2, 67, 65), (9000, 2), (4100, 1, 1, 1)])
+def test_batch_norm_stats_combine_tasks(shape):
+    """Inputs cut into several tasks per channel (about 4096 values each), with a mean that
+    drifts across the batch: the tasks' means differ, and Chan's combination must account
+    for it."""
+    rng = np.random.default_rng(5)
+    n = shape[0]
+    drift = np.linspace(-3.0, 5.0, n).reshape((n,) + (1,) * (len(shape) - 1))
+    x = rng.standard_normal(shape) + drift
+    assert nb._rows_per_task(n, x[0, 0].size) < n  # several tasks per channel
+    mean, var = nb.batch_norm_stats(x)
+    rmean, rvar = ref.batch_norm_stats(x)
+    close(mean, rmean, 1e-12, scale=float(np.sqrt(rvar).max()))
+    close(var, rvar, 1e-12)
+    gy = rng.standard_normal(shape) * drift
+    inv_std = 1.0 / np.sqrt(rvar + 1e-5)
+    for got, want in zip(nb.batch_norm_backward(gy, x, None, rmean, inv_std, True),
+                         ref.batch_norm_backward(gy, x, None, rmean, inv_std, True)):
+        close(got, want, 1e-12, scale=float(np.abs(gy).max()) * np.sqrt(x.size))
+
+
+def test_batch_norm_non_contiguous_inputs():
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((3, 4, 7, 5)).transpose(0, 1, 3, 2)
+    gy = rng.standard_normal((3, 4, 7, 5)).transpose(0, 1, 3, 2)
+    w, b = rng.standard_normal(4), rng.standard_normal(4)
+    mean, var = nb.batch_norm_stats(x)
+    rmean, rvar = ref.batch_norm_stats(x)
+    close(mean, rmean, 1e-12, scale=1.0)
+    close(var, rvar, 1e-12)
+    inv_std = 1.0 / np.sqrt(rvar + 1e-5)
+    close(nb.batch_norm(x, w, b, rmean, inv_std), ref.batch_norm(x, w, b, rmean, inv_std), 1e-12)
+    for got, want in zip(nb.batch_norm_backward(gy, x, w, rmean, inv_std, True),
+                         ref.batch_norm_backward(gy, x, w, rmean, inv_std, True)):
+        close(got, want, 1e-12, scale=10.0)
+
+
+def test_batch_norm_other_dtypes_are_left_to_the_reference():
+    x = np.random.default_rng(3).standard_normal((4, 3, 2, 2)).astype(np.float16)
+    mean, var = nb.batch_norm_stats(x)
+    rmean, rvar = ref.batch_norm_stats(x)
+    np.testing.assert_array_equal(mean, rmean)
+    np.testing.assert_array_equal(var, rvar)
+    inv_std = 1.0 / np.sqrt(var + 1e-5)
+    np.testing.assert_array_equal(nb.batch_norm(x, None, None, mean, inv_std),
+                                  ref.batch_norm(x, None, None, mean, inv_std))
+    for got, want in zip(nb.batch_norm_backward(x, x, None, mean, inv_std, True),
+                         ref.batch_norm_backward(x, x, None, mean, inv_std, True)):
+        np.testing.assert_array_equal(got, want)
+
+
+NO_JIT_SCRIPT = textwrap.dedent("""
+    import numpy as np
+    import kernels.numba_cpu.norm as nn
+    import minicnn.reference.norm as rn
+
+    # without JIT, the kernels are the plain Python functions
+    assert type(nn._stats).__name__ == "function"
+    assert type(nn._backward).__name__ == "function"
+
+    rng = np.random.default_rng(0)
+    for dt in (np.float64, np.float32):
+        tol = 1e-12 if dt == np.float64 else 1e-5
+        for shape in [(2, 3, 5, 1), (1, 2, 3, 3), (5, 2), (3, 1, 70, 1)]:
+            c = shape[1]
+            x = (rng.standard_normal(shape) + 2.0).astype(dt)
+            gy = rng.standard_normal(shape).astype(dt)
+            w, b = rng.standard_normal(c).astype(dt), rng.standard_normal(c).astype(dt)
+            mean, var = nn.batch_norm_stats(x)
+            rmean, rvar = rn.batch_norm_stats(x)
+            np.testing.assert_allclose(mean, rmean, rtol=tol, atol=tol)
+            np.testing.assert_allclose(var, rvar, rtol=tol)
+            inv_std = 1.0 / np.sqrt(rvar + 1e-5)
+            for ww, bb in ((w, b), (None, None)):
+                np.testing.assert_allclose(nn.batch_norm(x, ww, bb, rmean, inv_std),
+                                           rn.batch_norm(x, ww, bb, rmean, inv_std),
+                                           rtol=tol, atol=tol)
+                for training in (True, False):
+                    got = nn.batch_norm_backward(gy, x, ww, rmean, inv_std, training)
+                    want = rn.batch_norm_backward(gy, x, ww, rmean, inv_std, training)
+                    for g, r in zip(got, want):
+                        np.testing.assert_allclose(g, r, rtol=tol, atol=10 * tol)
+    print("NO_JIT_OK")
+""")
+
+
+def test_kernels_run_without_jit():
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1", MINICNN_KERNELS="numpy")
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    proc = subprocess.run([sys.executable, "-c", NO_JIT_SCRIPT], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "NO_JIT_OK" in proc.stdout
