@@ -324,6 +324,17 @@ def test_broadcast_gradient_shapes_and_sums(sa: tuple[int, ...], sb: tuple[int, 
     np.testing.assert_array_equal(b.grad.numpy(), np.full(sb, 1.0 * out / max(b.numel(), 1)))
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_relu_at_zero_and_dtype(kernel_set: str, dtype: Any) -> None:
+    """relu keeps the dtype; its gradient at exactly 0 (and -0) is 0, as in PyTorch."""
+    x = Tensor(np.array([-1.0, -0.0, 0.0, 1e-30, 2.0], dtype), requires_grad=True)
+    y = x.relu()
+    assert y.dtype == dtype
+    np.testing.assert_array_equal(y.numpy(), np.array([0.0, 0.0, 0.0, 1e-30, 2.0], dtype))
+    y.backward(np.array([5.0, 5.0, 5.0, 5.0, 5.0], dtype))
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, 0.0, 0.0, 5.0, 5.0])
+
+
 # -- backward(): arguments, accumulation, depth, graph lifetime ---------------------------------
 def test_backward_without_grad_on_one_element() -> None:
     x = t64(np.array([[3.0]]))

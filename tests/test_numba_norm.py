@@ -1,4 +1,4 @@
-"""The Numba batch-norm kernels against the NumPy reference (the
+"""The Numba batch-norm and ReLU-backward kernels against the NumPy reference (the
 specification): float64 to 1e-12 relative, float32 to 1e-5; training and eval, weight and bias
 None or not, 2-D and 4-D inputs; and the same kernels as plain Python under
 NUMBA_DISABLE_JIT=1 in a subprocess."""
@@ -18,7 +18,9 @@ from hypothesis import strategies as st
 
 pytest.importorskip("numba")
 
+import minicnn.reference.activation as ref_act  # noqa: E402
 import minicnn.reference.norm as ref  # noqa: E402
+from kernels.numba_cpu import activation as nb_act  # noqa: E402
 from kernels.numba_cpu import norm as nb  # noqa: E402
 from tests.strategies import seeds  # noqa: E402
 
@@ -162,14 +164,43 @@ def test_batch_norm_other_dtypes_are_left_to_the_reference():
         np.testing.assert_array_equal(got, want)
 
 
+@given(shape=st.sampled_from([(0,), (1,), (7,), (3, 5), (2, 3, 4, 5), (64, 33)]),
+       dtype=st.sampled_from([np.float64, np.float32]), seed=seeds)
+def test_relu_backward(shape, dtype, seed):
+    """A copy of gy where y > 0, else 0: bit for bit, with y at exactly 0, -0, inf and nan."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape)
+    specials = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e-310])
+    x.reshape(-1)[: specials.size] = specials[: x.size]
+    with np.errstate(invalid="ignore"):
+        y = np.maximum(x, 0).astype(dtype)
+    gy = rng.standard_normal(shape).astype(dtype)
+    gx = nb_act.relu_backward(gy, y)
+    assert gx.dtype == gy.dtype and gx.shape == gy.shape
+    np.testing.assert_array_equal(gx, ref_act.relu_backward(gy, y))
+    np.testing.assert_array_equal(gx, np.where(y > 0, gy, 0))
+
+
+def test_relu_backward_non_contiguous_and_other_dtypes():
+    rng = np.random.default_rng(4)
+    y = np.maximum(rng.standard_normal((5, 6)), 0).T
+    gy = rng.standard_normal((6, 5))[:, ::-1]
+    np.testing.assert_array_equal(nb_act.relu_backward(gy, y), gy * (y > 0))
+    y16, gy16 = y.astype(np.float16), gy.astype(np.float16)
+    np.testing.assert_array_equal(nb_act.relu_backward(gy16, y16), gy16 * (y16 > 0))
+
+
 NO_JIT_SCRIPT = textwrap.dedent("""
     import numpy as np
+    import kernels.numba_cpu.activation as na
     import kernels.numba_cpu.norm as nn
+    import minicnn.reference.activation as ra
     import minicnn.reference.norm as rn
 
     # without JIT, the kernels are the plain Python functions
     assert type(nn._stats).__name__ == "function"
     assert type(nn._backward).__name__ == "function"
+    assert type(na._relu_backward).__name__ == "function"
 
     rng = np.random.default_rng(0)
     for dt in (np.float64, np.float32):
@@ -193,6 +224,8 @@ NO_JIT_SCRIPT = textwrap.dedent("""
                     want = rn.batch_norm_backward(gy, x, ww, rmean, inv_std, training)
                     for g, r in zip(got, want):
                         np.testing.assert_allclose(g, r, rtol=tol, atol=10 * tol)
+            y = np.maximum(x - 2.0, 0).astype(dt)
+            assert np.array_equal(na.relu_backward(gy, y), ra.relu_backward(gy, y))
     print("NO_JIT_OK")
 """)
 

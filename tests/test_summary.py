@@ -99,14 +99,14 @@ def test_training_bytes_counts_graph_arrays_and_the_im2col_workspace() -> None:
     assert s.extra["im2col_bytes"] == cols
     assert s.extra["graph_bytes"] == 25 * 4 + 18 * 4
     assert s.training_bytes == 25 * 4 + 18 * 4 + cols
-    # a ReLU adds its output and its boolean mask
+    # a ReLU adds its output, which it saves for backward (no mask)
     model = nn.Sequential(nn.Conv2d(1, 2, 3, bias=False), nn.ReLU(), nn.Flatten())
-    assert summary(model, (1, 5, 5)).extra["graph_bytes"] == 25 * 4 + 18 * 4 * 2 + 18
+    assert summary(model, (1, 5, 5)).extra["graph_bytes"] == 25 * 4 + 18 * 4 * 2
     # 1x1 convolutions need no im2col
     assert summary(nn.Sequential(nn.Conv2d(3, 4, 1)), (3, 8, 8)).extra["im2col_bytes"] == 0
     # batches scale the graph, the workspace is bounded
     s2 = summary(model, (1, 5, 5), batch_size=4)
-    assert s2.extra["graph_bytes"] == 4 * (25 * 4 + 18 * 4 * 2 + 18)
+    assert s2.extra["graph_bytes"] == 4 * (25 * 4 + 18 * 4 * 2)
     assert training_bytes_for(s, 4) == 4 * s.extra["graph_bytes"] + 4 * cols
     set_im2col_limit(2 * cols)
     try:

@@ -17,6 +17,7 @@ import numba
 if "NUMBA_THREADING_LAYER" not in os.environ:
     numba.config.THREADING_LAYER = "workqueue"
 
+from kernels.numba_cpu.activation import relu_backward
 from kernels.numba_cpu.conv import col2im, im2col
 from kernels.numba_cpu.lrn import local_response_norm, local_response_norm_backward
 from kernels.numba_cpu.norm import batch_norm, batch_norm_backward, batch_norm_stats
@@ -39,4 +40,5 @@ __all__ = [
     "local_response_norm_backward",
     "max_pool2d",
     "max_pool2d_backward",
+    "relu_backward",
 ]

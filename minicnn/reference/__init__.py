@@ -41,8 +41,13 @@ Batch normalization (``norm.py``), Ioffe & Szegedy 2015; x (N, C, ...), statisti
       xhat = (x - mean) * inv_std; gb = sum gy, gw = sum gy*xhat, (C,) in x's dtype, both
       always returned; gx = weight*inv_std * (gy - gb/m - xhat*gw/m) when training (the
       statistics are the batch's), weight*inv_std * gy otherwise.
+
+Activations (``activation.py``)
+  relu_backward(gy, y) -> gx
+      y = max(x, 0) as the op computed it; gx = gy where y > 0, else 0.
 """
 
+from minicnn.reference.activation import relu_backward
 from minicnn.reference.conv import col2im, im2col
 from minicnn.reference.lrn import local_response_norm, local_response_norm_backward
 from minicnn.reference.norm import batch_norm, batch_norm_backward, batch_norm_stats
@@ -65,4 +70,5 @@ __all__ = [
     "local_response_norm_backward",
     "max_pool2d",
     "max_pool2d_backward",
+    "relu_backward",
 ]
