@@ -26,28 +26,55 @@ def _check_dtype(name: str, a: np.ndarray) -> None:
 def _max_pool2d_planes(x, kh, kw, sh, sw, ph, pw, y, argmax):  # pragma: no cover - jit
     n, c, h, w = x.shape
     oh, ow = y.shape[2], y.shape[3]
+    ninf = -np.inf
+    # window column j of output column ox reads input column ox*sw + j - pw
+    #   = phase[(j - pw) % sw, ox + (j - pw) // sw - lo], phase[q, t] = x[.., (t + lo)*sw + q]
+    lo = min(0, -pw) // sw
+    plen = ow - lo + (kw - 1 - pw) // sw + 1
     for p in prange(n * c):
         b = p // c
         ch = p % c
+        phase = np.empty((sw, plen), dtype=x.dtype)
+        hm = np.empty((h, ow), dtype=x.dtype)  # 1) best along each row's window columns
+        hj = np.empty((h, ow), dtype=np.int64)  #    and its input column
+        for r in range(h):
+            for q in range(sw):  # split the row into its sw phases, -inf outside it
+                t0 = min(max(-((lo * sw + q) // sw), 0), plen)  # first t with col >= 0
+                t1 = min(max(-((lo * sw + q - w) // sw), t0), plen)  # first t with col >= w
+                for t in range(t0):
+                    phase[q, t] = ninf
+                for t in range(t0, t1):
+                    phase[q, t] = x[b, ch, r, (t + lo) * sw + q]
+                for t in range(t1, plen):
+                    phase[q, t] = ninf
+            for ox in range(ow):
+                hm[r, ox] = ninf
+                hj[r, ox] = max(ox * sw - pw, 0)  # the first input cell of the window
+            for j in range(kw):
+                q = (j - pw) % sw
+                t0 = (j - pw) // sw - lo
+                for ox in range(ow):  # contiguous: vectorised; padding (-inf) never wins
+                    v = phase[q, t0 + ox]
+                    bo = hm[r, ox]
+                    # the first maximum wins, the last NaN propagates
+                    take = (v > bo) | (v != v)
+                    hm[r, ox] = v if take else bo
+                    hj[r, ox] = ox * sw + j - pw if take else hj[r, ox]
+        # 2) down the window's rows with the same rule, so row-major order is kept
         for oy in range(oh):
             h0 = oy * sh - ph
             h1 = min(h0 + kh, h)
             h0 = max(h0, 0)
             for ox in range(ow):
-                w0 = ox * sw - pw
-                w1 = min(w0 + kw, w)
-                w0 = max(w0, 0)
-                best = x[b, ch, h0, w0]  # every window holds at least one input cell
-                idx = h0 * w + w0
-                for hh in range(h0, h1):
-                    for ww in range(w0, w1):
-                        v = x[b, ch, hh, ww]
-                        # branch-free: the first maximum wins, the last NaN propagates
-                        take = (v > best) | (v != v)
-                        best = v if take else best
-                        idx = hh * w + ww if take else idx
-                y[b, ch, oy, ox] = best
-                argmax[b, ch, oy, ox] = idx
+                y[b, ch, oy, ox] = hm[h0, ox]
+                argmax[b, ch, oy, ox] = h0 * w + hj[h0, ox]
+            for hh in range(h0 + 1, h1):
+                for ox in range(ow):
+                    v = hm[hh, ox]
+                    bo = y[b, ch, oy, ox]
+                    take = (v > bo) | (v != v)
+                    y[b, ch, oy, ox] = v if take else bo
+                    argmax[b, ch, oy, ox] = hh * w + hj[hh, ox] if take else argmax[b, ch, oy, ox]
 
 
 def max_pool2d(
