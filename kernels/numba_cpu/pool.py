@@ -4,6 +4,15 @@ Every ``prange`` runs over the (n, c) planes, and an iteration writes only into 
 the backward kernels scatter into the plane they own, so no two threads touch one cell.
 Windows are clipped to the input, which is the same as padding with -inf (max) or zeros (avg);
 float32 and float64 arrays, no fastmath.
+
+Max pooling is separable: the best of each window's columns along every input row first (rows
+shared by overlapping windows are done once), then the best of those down the window's rows.
+Taking a later value only when it is strictly greater (or NaN) in both passes keeps the
+reference's rule, the first maximum in row-major window order wins and the last NaN
+propagates. Each row is split into its ``stride`` phases (``x[.., q::sw]``, -inf beyond the
+edges) so that both passes are contiguous loops over output columns, which LLVM vectorises.
+The loops index arrays in full rather than through views: each view costs a reference count
+update that the threads contend for (measured: 14 ms -> 6 ms on 64x64x32x32).
 """
 
 from __future__ import annotations
