@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 pytest.importorskip("numba")
@@ -26,6 +26,15 @@ from tests.strategies import seeds  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TOL = {np.float64: 1e-12, np.float32: 1e-5}
+FIXTURE_OK = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@pytest.fixture(params=["threads", "one thread"])
+def threads(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test on the threaded kernels and on their single-thread twins (which serve
+    inputs under _PARALLEL_MIN values), whatever the input's size."""
+    monkeypatch.setattr(nb, "_PARALLEL_MIN", 0 if request.param == "threads" else 1 << 62)
+    return request.param
 
 
 def close(a, b, rel, scale=None):
@@ -72,8 +81,9 @@ def bn_arrays(case):
     return x, w, b, gy, rng
 
 
+@FIXTURE_OK
 @given(case=bn_cases())
-def test_batch_norm_kernels(case):
+def test_batch_norm_kernels(threads, case):
     x, w, b, gy, rng = bn_arrays(case)
     dt, tol = case["dtype"], TOL[case["dtype"]]
     c = x.shape[1]
@@ -102,7 +112,7 @@ def test_batch_norm_kernels(case):
     close(gw, rgw, tol, scale=float(np.abs(gy).max()) * np.sqrt(n_per_c))
 
 
-def test_batch_norm_stats_are_safe_far_from_zero():
+def test_batch_norm_stats_are_safe_far_from_zero(threads):
     """Two passes: a channel at 1e4 with unit spread keeps its variance (a one-pass
     E[x^2] - E[x]^2 in float32 would lose it entirely)."""
     rng = np.random.default_rng(1)
@@ -114,7 +124,7 @@ def test_batch_norm_stats_are_safe_far_from_zero():
 
 
 @pytest.mark.parametrize("shape", [(70, 3, 8, 8), (3, 2, 67, 65), (9000, 2), (4100, 1, 1, 1)])
-def test_batch_norm_stats_combine_tasks(shape):
+def test_batch_norm_stats_combine_tasks(threads, shape):
     """Inputs cut into several tasks per channel (about 4096 values each), with a mean that
     drifts across the batch: the tasks' means differ, and Chan's combination must account
     for it."""
@@ -134,7 +144,7 @@ def test_batch_norm_stats_combine_tasks(shape):
         close(got, want, 1e-12, scale=float(np.abs(gy).max()) * np.sqrt(x.size))
 
 
-def test_batch_norm_non_contiguous_inputs():
+def test_batch_norm_non_contiguous_inputs(threads):
     rng = np.random.default_rng(2)
     x = rng.standard_normal((3, 4, 7, 5)).transpose(0, 1, 3, 2)
     gy = rng.standard_normal((3, 4, 7, 5)).transpose(0, 1, 3, 2)
@@ -148,6 +158,12 @@ def test_batch_norm_non_contiguous_inputs():
     for got, want in zip(nb.batch_norm_backward(gy, x, w, rmean, inv_std, True),
                          ref.batch_norm_backward(gy, x, w, rmean, inv_std, True)):
         close(got, want, 1e-12, scale=10.0)
+
+
+def test_the_threads_serve_large_inputs():
+    small = np.zeros((nb._PARALLEL_MIN - 1, 1))
+    assert nb._pick(nb._stats, nb._stats_serial, small) is nb._stats_serial
+    assert nb._pick(nb._stats, nb._stats_serial, np.zeros((nb._PARALLEL_MIN, 1))) is nb._stats
 
 
 def test_batch_norm_other_dtypes_are_left_to_the_reference():
@@ -200,10 +216,12 @@ NO_JIT_SCRIPT = textwrap.dedent("""
     # without JIT, the kernels are the plain Python functions
     assert type(nn._stats).__name__ == "function"
     assert type(nn._backward).__name__ == "function"
+    assert type(nn._backward_serial).__name__ == "function"
     assert type(na._relu_backward).__name__ == "function"
 
     rng = np.random.default_rng(0)
-    for dt in (np.float64, np.float32):
+    for dt, parallel_min in ((np.float64, 0), (np.float32, 1 << 62)):
+        nn._PARALLEL_MIN = parallel_min  # both kernels: threaded and single-thread
         tol = 1e-12 if dt == np.float64 else 1e-5
         for shape in [(2, 3, 5, 1), (1, 2, 3, 3), (5, 2), (3, 1, 70, 1)]:
             c = shape[1]
