@@ -96,7 +96,7 @@ def close(a, b, rel):
 def restore_settings():
     yield
     set_im2col_limit(None)
-    set_conv_algo("im2col")
+    set_conv_algo("auto")
 
 
 # -- forward ---------------------------------------------------------------------------------

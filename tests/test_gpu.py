@@ -319,7 +319,7 @@ def test_sgd_step_gpu_matches_cpu(cp, algo):
             losses[device] = loss.item()
             params[device] = [(p.grad.numpy(), p.numpy()) for p in model.parameters()]
     finally:
-        set_conv_algo("im2col")
+        set_conv_algo("auto")
     assert losses["cuda"] == pytest.approx(losses["cpu"], rel=1e-5)
     for (g_gpu, p_gpu), (g_cpu, p_cpu) in zip(params["cuda"], params["cpu"]):
         _close(g_gpu, g_cpu, 1e-4)  # float32 sums in another order (cuBLAS, kernels)

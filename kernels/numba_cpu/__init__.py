@@ -1,4 +1,5 @@
-"""Numba CPU kernels: the same names and signatures as ``minicnn.reference`` (the spec).
+"""Numba CPU kernels: the same names and signatures as ``minicnn.reference`` (the spec), plus
+``conv2d_direct`` (a direct 3x3 stride-1 convolution, chosen by ``conv2d(algo='auto')``).
 
 Each kernel is a plain Python function wrapped by ``numba.njit(parallel=True, cache=True)``;
 with ``NUMBA_DISABLE_JIT=1`` the same code runs as Python, so tests cover it.
@@ -19,6 +20,7 @@ if "NUMBA_THREADING_LAYER" not in os.environ:
 
 from kernels.numba_cpu.activation import relu_backward
 from kernels.numba_cpu.conv import col2im, im2col
+from kernels.numba_cpu.direct import conv2d_direct
 from kernels.numba_cpu.lrn import local_response_norm, local_response_norm_backward
 from kernels.numba_cpu.norm import batch_norm, batch_norm_backward, batch_norm_stats
 from kernels.numba_cpu.pool import (
@@ -35,6 +37,7 @@ __all__ = [
     "batch_norm_backward",
     "batch_norm_stats",
     "col2im",
+    "conv2d_direct",
     "im2col",
     "local_response_norm",
     "local_response_norm_backward",

@@ -34,20 +34,24 @@ from minicnn.tensor import Tensor
 
 Pair = tuple[int, int]
 
-ALGOS = ("im2col", "implicit_gemm")
+ALGOS = ("auto", "im2col", "direct", "implicit_gemm")
 _DEFAULT_LIMIT_MB = 256
+#: 'auto' takes the direct kernel when the smaller of in/out channels is at most this
+#: (measured on 2 cores: direct wins clearly at 16 and 32 channels, ties at 64)
+DIRECT_MAX_CHANNELS = 32
 
-_conv_algo = "im2col"
+_conv_algo = "auto"
 _im2col_limit: int | None = None  # None: from MINICNN_IM2COL_MB, else the default
 _tls = threading.local()
 
 
 # -- settings ------------------------------------------------------------------------------
 def set_conv_algo(name: str) -> None:
-    """Set the default ``algo`` of :func:`conv2d`: 'im2col' or 'implicit_gemm'.
+    """Set the default ``algo`` of :func:`conv2d`: 'auto' (the default), 'im2col', 'direct'
+    or 'implicit_gemm'.
 
-    The default is a preference: a kernel set without ``conv2d_implicit_gemm`` (the CPU sets)
-    uses im2col. An explicit ``algo='implicit_gemm'`` argument is strict instead.
+    The default is a preference: where the kernel set has no such kernel, or the layer does
+    not fit it, im2col is used. An explicit ``algo=`` argument to :func:`conv2d` is strict.
     """
     global _conv_algo
     if name not in ALGOS:
@@ -134,9 +138,14 @@ class Conv2d(Function):
         groups: int, algo: str,
     ) -> Any:
         k = backend.kernels_for(x)
-        self.save_for_backward(x, w, stride, padding, dilation, groups)
+        self.save_for_backward(x, w, stride, padding, dilation, groups, algo)
         if algo == "implicit_gemm":
             return k.conv2d_implicit_gemm(x, w, b, stride, padding, dilation, groups)
+        if algo == "direct":
+            y = k.conv2d_direct(x, w, padding)
+            if b is not None:
+                y += b.reshape(1, -1, 1, 1)
+            return y
         xp = backend.get_array_module(x)
         n, c, h, wd = x.shape
         f, cg, kh, kw = w.shape
@@ -164,7 +173,7 @@ class Conv2d(Function):
         return y
 
     def backward(self, gy: Any) -> tuple[Any, ...]:
-        x, w, stride, padding, dilation, groups = self.saved_tensors
+        x, w, stride, padding, dilation, groups, algo = self.saved_tensors
         need_x, need_w, need_b = self.needs_input_grad[:3]
         k = backend.kernels_for(gy)
         xp = backend.get_array_module(gy)
@@ -173,40 +182,25 @@ class Conv2d(Function):
         g, fg, kk = groups, f // groups, cg * kh * kw
         oh, ow = gy.shape[2:]
         ll = oh * ow
-        wt = xp.ascontiguousarray(w.reshape(g, fg, kk).transpose(0, 2, 1))  # (G, K/G, F/G)
         gwt = gx = None  # gwt: the weight gradient as (G, K/G, F/G)
         if _is_pointwise(kh, kw, stride, padding, dilation):
+            wt = xp.ascontiguousarray(w.reshape(g, fg, kk).transpose(0, 2, 1))  # (G, C/G, F/G)
             gy = xp.ascontiguousarray(gy)
             gyg = gy.reshape(n, g, fg, ll)
             if need_w:  # sum_n x[n] (C/G, L) @ gy[n]^T (L, F/G), per group
                 gwt = xp.matmul(x.reshape(n, g, cg, ll), gyg.transpose(0, 1, 3, 2)).sum(axis=0)
             if need_x:
                 gx = xp.matmul(wt, gyg).reshape(x.shape)
-        elif need_w or need_x:
-            m = _chunk(n, c * kh * kw * ll * x.dtype.itemsize)
-            if need_x and m < n:
-                gx = xp.empty(x.shape, dtype=x.dtype)
-            for n0 in range(0, n, m):
-                n1 = min(n, n0 + m)
-                mm = (n1 - n0) * ll
-                # g_y^T of the chunk: (F, m L), grouped (G, F/G, m L)
-                gyt = xp.ascontiguousarray(gy[n0:n1].reshape(n1 - n0, f, ll).transpose(1, 0, 2))
-                gyt = gyt.reshape(g, fg, mm)
-                buf = _workspace(gy, (c * kh * kw, mm))
-                if need_w:
-                    cols = k.im2col(x[n0:n1], (kh, kw), stride, padding, dilation, out=buf)
-                    part = xp.matmul(cols.reshape(g, kk, mm), gyt.transpose(0, 2, 1))
-                    gwt = part if gwt is None else gwt + part
-                if need_x:  # cols are spent: the same buffer takes W^T g_y^T
-                    xp.matmul(wt, gyt, out=buf.reshape(g, kk, mm))
-                    part = k.col2im(buf, (n1 - n0, c, h, wd), (kh, kw), stride, padding,
-                                    dilation)
-                    if gx is None:
-                        gx = part
-                    else:
-                        gx[n0:n1] = part
-            if need_x and gx is None:  # an empty batch
-                gx = xp.zeros(x.shape, dtype=x.dtype)
+        else:
+            cols_x = need_x  # g_x by col2im (else by the direct kernel, or not needed)
+            if need_x and algo == "direct":
+                # g_x is the full correlation of g_y with the flipped, transposed weights
+                wf = xp.ascontiguousarray(w.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1])
+                gx = k.conv2d_direct(gy, wf, (kh - 1 - padding[0], kw - 1 - padding[1]))
+                cols_x = False
+            if need_w or cols_x:
+                gwt, gx_cols = self._backward_im2col(k, xp, gy, need_w, cols_x)
+                gx = gx_cols if cols_x else gx
         gw = None
         if need_w:
             if gwt is None:  # an empty batch
@@ -214,6 +208,41 @@ class Conv2d(Function):
             gw = xp.ascontiguousarray(gwt.transpose(0, 2, 1)).reshape(w.shape)
         gb = gy.sum(axis=(0, 2, 3)) if need_b else None
         return gx, gw, gb, None, None, None, None, None
+
+    def _backward_im2col(self, k: Any, xp: Any, gy: Any, need_w: bool,
+                         need_x: bool) -> tuple[Any, Any]:
+        """(g_W^T (G, K/G, F/G) or None, g_x or None) by im2col chunks and GEMMs."""
+        x, w, stride, padding, dilation, groups, _ = self.saved_tensors
+        n, c, h, wd = x.shape
+        f, cg, kh, kw = w.shape
+        g, fg, kk = groups, f // groups, cg * kh * kw
+        ll = gy.shape[2] * gy.shape[3]
+        wt = xp.ascontiguousarray(w.reshape(g, fg, kk).transpose(0, 2, 1))  # (G, K/G, F/G)
+        gwt = gx = None
+        m = _chunk(n, c * kh * kw * ll * x.dtype.itemsize)
+        if need_x and m < n:
+            gx = xp.empty(x.shape, dtype=x.dtype)
+        for n0 in range(0, n, m):
+            n1 = min(n, n0 + m)
+            mm = (n1 - n0) * ll
+            # g_y^T of the chunk: (F, m L), grouped (G, F/G, m L)
+            gyt = xp.ascontiguousarray(gy[n0:n1].reshape(n1 - n0, f, ll).transpose(1, 0, 2))
+            gyt = gyt.reshape(g, fg, mm)
+            buf = _workspace(gy, (c * kh * kw, mm))
+            if need_w:
+                cols = k.im2col(x[n0:n1], (kh, kw), stride, padding, dilation, out=buf)
+                part = xp.matmul(cols.reshape(g, kk, mm), gyt.transpose(0, 2, 1))
+                gwt = part if gwt is None else gwt + part
+            if need_x:  # cols are spent: the same buffer takes W^T g_y^T
+                xp.matmul(wt, gyt, out=buf.reshape(g, kk, mm))
+                part = k.col2im(buf, (n1 - n0, c, h, wd), (kh, kw), stride, padding, dilation)
+                if gx is None:
+                    gx = part
+                else:
+                    gx[n0:n1] = part
+        if need_x and gx is None:  # an empty batch
+            gx = xp.zeros(x.shape, dtype=x.dtype)
+        return gwt, gx
 
 
 def _is_pointwise(kh: int, kw: int, stride: Pair, padding: Pair, dilation: Pair) -> bool:
@@ -228,6 +257,47 @@ def _out_size(h: int, w: int, k: Pair, s: Pair, p: Pair, d: Pair) -> Pair:
 
 
 # -- the public function -----------------------------------------------------------------------
+def _direct_misfit(k: Any, weight: Tensor, s: Pair, p: Pair, d: Pair, groups: int) -> str:
+    """Why the direct kernel cannot run this conv ('' when it can)."""
+    if not hasattr(k, "conv2d_direct"):
+        return f"{getattr(k, '__name__', 'the kernel set')} has no conv2d_direct"
+    kh, kw = weight.shape[2:]
+    if (kh, kw) != (3, 3) or s != (1, 1) or d != (1, 1) or groups != 1:
+        return (f"it takes 3x3 kernels with stride 1, dilation 1 and groups 1, got kernel "
+                f"{kh}x{kw}, stride {s}, dilation {d}, groups {groups}")
+    if max(p) > 2:
+        return f"it takes padding 0 to 2, got {p}"
+    return ""
+
+
+def _resolve_algo(algo: str | None, x: Tensor, w: Tensor, s: Pair, p: Pair, d: Pair,
+                  groups: int) -> str:
+    """The algorithm that runs: an explicit ``algo`` strictly, else the default's preference."""
+    k = backend.kernels_for(x.data)
+    if algo is None:
+        algo = _conv_algo
+        if algo == "implicit_gemm" and not hasattr(k, "conv2d_implicit_gemm"):
+            return "im2col"
+        if algo == "direct" and _direct_misfit(k, w, s, p, d, groups):
+            return "im2col"
+    if algo == "auto":
+        small = min(w.shape[0], w.shape[1] * groups) <= DIRECT_MAX_CHANNELS
+        return "direct" if small and not _direct_misfit(k, w, s, p, d, groups) else "im2col"
+    if algo == "implicit_gemm" and not hasattr(k, "conv2d_implicit_gemm"):
+        raise ValueError(
+            f"conv2d: algo='implicit_gemm' needs a kernel set that defines "
+            f"conv2d_implicit_gemm; {k.__name__} (serving this {x.device} input) does "
+            "not; use algo='im2col'"
+        )
+    if algo == "direct":
+        why = _direct_misfit(k, w, s, p, d, groups)
+        if why:
+            raise ValueError(f"conv2d: algo='direct' cannot run this conv: {why}; use "
+                             "algo='im2col'")
+    return algo
+
+
+
 def _pair(name: str, v: Any) -> Pair:
     """An int or a pair of ints -> (h, w); ValueError naming ``name`` otherwise."""
     vals = v if isinstance(v, (tuple, list)) else (v, v)
@@ -250,9 +320,11 @@ def conv2d(
 
     ``weight`` is (F, C/groups, kh, kw), ``bias`` (F,) or None; ``stride``, ``padding`` and
     ``dilation`` are ints or (h, w) pairs. ``algo``: None (the :func:`set_conv_algo` default),
-    'im2col' (unrolled windows + one GEMM per image and group; Chellapilla et al. 2006,
-    cs231n), or 'implicit_gemm' (the kernel set's fused kernel, where it has one, e.g. CUDA;
-    its backward uses im2col).
+    'auto' (direct where it pays, else im2col), 'im2col' (unrolled windows + one GEMM per
+    chunk of images and group; Chellapilla et al. 2006, cs231n), 'direct' (the kernel set's
+    direct 3x3 stride-1 kernel, where it has one: Numba; forward and input gradient, the
+    weight gradient by im2col), or 'implicit_gemm' (the kernel set's fused kernel, where it
+    has one, e.g. CUDA; its backward uses im2col).
     """
     if not isinstance(input, Tensor):
         raise ValueError(f"conv2d: input must be a Tensor, got {type(input).__name__}")
@@ -319,20 +391,7 @@ def conv2d(
             f"conv2d: the dilated kernel ({ekh}x{ekw}: kernel {kh}x{kw}, dilation {d}) is larger "
             f"than the padded input ({h + 2 * p[0]}x{w + 2 * p[1]}: input {h}x{w}, padding {p})"
         )
-    if algo is None:
-        algo = _conv_algo
-        if algo == "implicit_gemm" and not hasattr(
-            backend.kernels_for(input.data), "conv2d_implicit_gemm"
-        ):
-            algo = "im2col"
-    elif algo not in ALGOS:
+    if algo is not None and algo not in ALGOS:
         raise ValueError(f"conv2d: algo must be None or one of {ALGOS}, got {algo!r}")
-    elif algo == "implicit_gemm":
-        k = backend.kernels_for(input.data)
-        if not hasattr(k, "conv2d_implicit_gemm"):
-            raise ValueError(
-                f"conv2d: algo='implicit_gemm' needs a kernel set that defines "
-                f"conv2d_implicit_gemm; {k.__name__} (serving this {input.device} input) does "
-                "not; use algo='im2col'"
-            )
+    algo = _resolve_algo(algo, input, weight, s, p, d, groups)
     return Conv2d.apply(input, weight, bias, s, p, d, groups, algo)

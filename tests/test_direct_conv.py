@@ -1,0 +1,195 @@
+"""The Numba direct 3x3 convolution: against the reference im2col convolution, its gradients,
+and when conv2d's ``algo`` takes it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+pytest.importorskip("numba")
+
+import minicnn  # noqa: E402
+from kernels.numba_cpu import direct as kd  # noqa: E402
+from minicnn import backend  # noqa: E402
+from minicnn import functional as F  # noqa: E402
+from minicnn.ops import conv as conv_mod  # noqa: E402
+from tests.strategies import seeds, t64  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@st.composite
+def direct_cases(draw):
+    """3x3 stride-1 convs: paddings 0-2 per axis, odd and tiny planes (down to the kernel)."""
+    p = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+    h = draw(st.integers(max(1, 3 - 2 * p[0]), 9))
+    w = draw(st.integers(max(1, 3 - 2 * p[1]), 9))
+    n, c, f = draw(st.integers(1, 3)), draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    return (n, c, h, w), f, p, draw(seeds)
+
+
+def reference_conv(x, w, p):
+    with backend.use_kernels("numpy"):
+        return F.conv2d(minicnn.Tensor(x), minicnn.Tensor(w), None, 1, p, algo="im2col").numpy()
+
+
+def close(a, b, rel):
+    assert a.shape == b.shape and a.dtype == b.dtype, (a.shape, b.shape, a.dtype, b.dtype)
+    np.testing.assert_allclose(a, b, rtol=rel, atol=rel * float(np.abs(b).max() + 1e-30))
+
+
+@pytest.fixture
+def restore_algo():
+    yield
+    conv_mod.set_conv_algo("auto")
+
+
+@pytest.mark.parametrize("dtype,rel", [(np.float64, 1e-12), (np.float32, 1e-5)])
+@given(case=direct_cases())
+def test_kernel_matches_reference(dtype, rel, case):
+    shape, f, p, seed = case
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape).astype(dtype)
+    w = rng.standard_normal((f, shape[1], 3, 3)).astype(dtype)
+    close(kd.conv2d_direct(x, w, p), reference_conv(x, w, p), rel)
+
+
+def test_kernel_takes_non_contiguous_arrays(rng):
+    x = rng.standard_normal((2, 3, 7, 6)).transpose(0, 1, 3, 2)
+    w = rng.standard_normal((4, 3, 3, 3))[:, :, ::-1, :]
+    close(kd.conv2d_direct(x, w, (1, 2)), reference_conv(np.ascontiguousarray(x),
+                                                       np.ascontiguousarray(w), (1, 2)), 1e-12)
+
+
+@given(case=direct_cases(), bias=st.booleans())
+def test_op_gradients_match_im2col(case, bias):
+    """algo='direct': y, g_x (by the direct kernel) and g_W, g_b (by im2col) as im2col's."""
+    shape, f, p, seed = case
+    rng = np.random.default_rng(seed)
+    x, w = rng.standard_normal(shape), rng.standard_normal((f, shape[1], 3, 3))
+    b = rng.standard_normal(f) if bias else None
+    out = {}
+    for algo in ("direct", "im2col"):
+        with backend.use_kernels("numba"):
+            tx, tw = t64(x), t64(w)
+            tb = t64(b) if bias else None
+            y = F.conv2d(tx, tw, tb, 1, p, algo=algo)
+            gy = np.random.default_rng(seed + 1).standard_normal(y.shape)
+            y.backward(gy)
+            out[algo] = [y.numpy(), tx.grad.numpy(), tw.grad.numpy()]
+            if bias:
+                out[algo].append(tb.grad.numpy())
+    for a, e in zip(out["direct"], out["im2col"]):
+        close(a, e, 1e-12)
+
+
+def test_gradcheck_direct():
+    rng = np.random.default_rng(3)
+    x, w, b = t64(rng.standard_normal((2, 3, 5, 4))), t64(rng.standard_normal((4, 3, 3, 3))), \
+        t64(rng.standard_normal(4))
+    with backend.use_kernels("numba"):
+        assert minicnn.gradcheck(lambda a, c, d: F.conv2d(a, c, d, 1, (2, 1), algo="direct"),
+                                 [x, w, b], atol=1e-7, rtol=1e-6)
+
+
+def test_only_the_input_gradient(rng):
+    """A frozen weight: g_x comes from the direct kernel alone, no im2col at all."""
+    x = t64(rng.standard_normal((2, 2, 5, 5)))
+    w = t64(rng.standard_normal((3, 2, 3, 3)), requires_grad=False)
+    with backend.use_kernels("numba"):
+        F.conv2d(x, w, None, 1, 1, algo="direct").sum().backward()
+        gx = x.grad.numpy()
+        x.grad = None
+        F.conv2d(x, w, None, 1, 1, algo="im2col").sum().backward()
+    close(gx, x.grad.numpy(), 1e-12)
+
+
+class _Spy:
+    """Counts the direct kernel's calls on the Numba kernel set."""
+
+    def __init__(self, monkeypatch):
+        import kernels.numba_cpu as kn
+
+        self.calls = 0
+        real = kn.conv2d_direct
+
+        def spy(*args):
+            self.calls += 1
+            return real(*args)
+
+        monkeypatch.setattr(kn, "conv2d_direct", spy)
+
+
+def test_auto_takes_direct_where_it_pays(monkeypatch, rng, restore_algo):
+    spy = _Spy(monkeypatch)
+    x16 = minicnn.Tensor(rng.standard_normal((1, 16, 6, 6)).astype(np.float32))
+    w16 = minicnn.Tensor(rng.standard_normal((16, 16, 3, 3)).astype(np.float32))
+    with backend.use_kernels("numba"):
+        F.conv2d(x16, w16, None, 1, 1)
+        assert spy.calls == 1  # auto, the default
+        F.conv2d(x16, w16, None, 2, 1)  # stride 2: im2col
+        w2 = minicnn.Tensor(rng.standard_normal((16, 16, 2, 2)).astype(np.float32))
+        F.conv2d(x16, w2, None, 1, 1)  # 2x2: im2col
+        w64 = minicnn.Tensor(rng.standard_normal((64, 64, 3, 3)).astype(np.float32))
+        x64 = minicnn.Tensor(rng.standard_normal((1, 64, 6, 6)).astype(np.float32))
+        F.conv2d(x64, w64, None, 1, 1)  # many channels: im2col's GEMM wins
+        assert spy.calls == 1
+        conv_mod.set_conv_algo("im2col")
+        F.conv2d(x16, w16, None, 1, 1)
+        assert spy.calls == 1
+        conv_mod.set_conv_algo("direct")  # a preference: falls back where it cannot run
+        F.conv2d(x16, w16, None, 2, 1)
+        F.conv2d(x64, w64, None, 1, 1)
+        assert spy.calls == 2
+    with backend.use_kernels("numpy"):
+        conv_mod.set_conv_algo("auto")
+        F.conv2d(x16, w16, None, 1, 1)  # the reference set has no direct kernel
+    assert spy.calls == 2
+
+
+@pytest.mark.parametrize("kernels,args,msg", [
+    ("numpy", ((3, 3), 1, 1, 1), r"minicnn.reference has no conv2d_direct"),
+    ("numba", ((5, 5), 1, 2, 1), r"3x3 kernels .* got kernel 5x5"),
+    ("numba", ((3, 3), 2, 1, 1), r"stride \(2, 2\)"),
+    ("numba", ((3, 3), 1, 3, 1), r"padding 0 to 2, got \(3, 3\)"),
+    ("numba", ((3, 3), 1, 1, 2), r"groups 2"),
+])
+def test_explicit_direct_is_strict(kernels, args, msg, rng):
+    (kh, kw), stride, padding, groups = args
+    x = t64(rng.standard_normal((1, 4, 8, 8)))
+    w = t64(rng.standard_normal((4, 4 // groups, kh, kw)))
+    with backend.use_kernels(kernels), pytest.raises(ValueError, match="algo='direct' .*" + msg):
+        F.conv2d(x, w, None, stride, padding, 1, groups, algo="direct")
+
+
+def test_runs_without_jit():
+    """With NUMBA_DISABLE_JIT=1 the kernel is plain Python and still matches the reference."""
+    script = textwrap.dedent(
+        """
+        import numpy as np
+        from kernels.numba_cpu import direct as kd
+        from tests.test_direct_conv import reference_conv
+
+        assert kd._conv3x3_jit is kd._conv3x3_planes, "the kernel is still jitted"
+        rng = np.random.default_rng(0)
+        for shape, f, p in [((1, 2, 3, 4), 2, (1, 0)), ((2, 1, 1, 2), 3, (2, 1))]:
+            x = rng.standard_normal(shape)
+            w = rng.standard_normal((f, shape[1], 3, 3))
+            got, want = kd.conv2d_direct(x, w, p), reference_conv(x, w, p)
+            assert np.allclose(got, want, rtol=1e-12, atol=1e-12), (shape, p)
+        print("ok")
+        """
+    )
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1", PYTHONPATH=str(ROOT))
+    res = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "ok"
