@@ -83,3 +83,21 @@ def test_kernel_sets_define_the_whole_contract() -> None:
 
         for name in backend.KERNEL_NAMES:
             assert callable(getattr(nb, name)), name
+
+
+@pytest.mark.parametrize("preset,numpy_first,expected", [
+    (None, False, "16"),  # minicnn first: the short OpenBLAS spin is set
+    ("28", False, "28"),  # the user's own setting wins
+    (None, True, "None"),  # numpy loaded OpenBLAS already: nothing to set
+])
+def test_openblas_thread_timeout(preset, numpy_first, expected) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+    if preset is not None:
+        env["OPENBLAS_THREAD_TIMEOUT"] = preset
+    code = ("import numpy\n" if numpy_first else "") + (
+        "import os, minicnn\nprint(os.environ.get('OPENBLAS_THREAD_TIMEOUT'))")
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                       cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == expected
