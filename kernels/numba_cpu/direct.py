@@ -32,15 +32,18 @@ def _pad_planes(x, ph, pw, out):  # x (N, C, H, W) -> out (N, C, Hp*Wp + 2), zer
     n_, c_, h_, w_ = x.shape
     wp = w_ + 2 * pw
     size = out.shape[2]
+    top = ph * wp + pw  # zeros before the first interior cell
     for r in prange(n_ * c_):
         n = r // c_
         c = r - n * c_
-        for q in range(size):
-            out[n, c, q] = 0
+        o = out[n, c]
+        xs = x[n, c]
+        o[:top] = 0
         for yy in range(h_):
             base = (yy + ph) * wp + pw
-            for xx in range(w_):
-                out[n, c, base + xx] = x[n, c, yy, xx]
+            o[base:base + w_] = xs[yy]
+            o[base + w_:base + wp] = 0  # this row's right border and the next row's left
+        o[(h_ + ph) * wp + pw:size] = 0
 
 
 def _conv3x3_planes(xpad, w, oh, ow, y):
