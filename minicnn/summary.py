@@ -20,9 +20,10 @@ receptive fields, activation memory and the memory minicnn keeps for backward.
   the cs231n VGG-16 count the seed quotes). ``activation_bytes`` is that times the item size.
 * training bytes (per ``batch_size`` images), what minicnn really holds between the forward
   pass and backward: every distinct array the recorded graph keeps alive, that is the arrays
-  Functions saved (ReLU masks, dropout scales, batch norm's normalised input, LRN's scale,
-  pooling argmax indices) and the data of every Tensor a Function holds as an input (minicnn's
-  graph keeps the inputs of each op alive, so every intermediate activation is counted),
+  Functions saved (ReLU outputs, which are the next layer's inputs anyway, dropout scales,
+  batch norm's input and per-channel statistics, LRN's scale, pooling argmax indices) and
+  the data of every Tensor a Function holds as an input (minicnn's graph keeps the inputs
+  of each op alive, so every intermediate activation is counted),
   deduplicated by the memory they share (views count once), plus the im2col workspace: the
   convolution keeps one reused buffer, as large as the largest layer's columns (bounded by
   :func:`minicnn.ops.conv.get_im2col_limit`), whose columns are recomputed in backward
@@ -446,7 +447,7 @@ def seed_facts() -> list[SeedFact]:
     facts.append(SeedFact(
         "VGG-16 training memory", "(not in the notes)",
         f"minicnn keeps {kept / 1e6:.0f} MB per image for backward: graph-held arrays "
-        f"{vgg.extra['graph_bytes'] / 1e6:.0f} MB (activations, ReLU masks, pooling indices, "
+        f"{vgg.extra['graph_bytes'] / 1e6:.0f} MB (activations, pooling indices, "
         f"dropout masks) + im2col workspace {vgg.extra['im2col_bytes'] / 1e6:.0f} MB",
         "measured"))
     batch = training_bytes_for(vgg, 250)
