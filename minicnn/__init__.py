@@ -4,18 +4,9 @@ A hand-written reverse-mode autograd, im2col convolutions, pooling, LRN, batch n
 classic ImageNet case-study networks, each gradient-checked. The API follows PyTorch.
 """
 
-import os as _os
-import sys as _sys
+from minicnn import _blas  # noqa: F401  first: sets OpenBLAS's idle spin before numpy loads
 
-# After each GEMM, OpenBLAS's idle threads spin for 2^28 cycles (about 0.1 s) before they
-# sleep, and take the two cores from the Numba kernels that run next: measured here, a CIFAR
-# ResNet-20 training step took 490 ms with the default and 370-390 ms with 2^12 to 2^20
-# (2^4 made many small back-to-back GEMMs 40% slower). OpenBLAS reads the timeout once, when
-# numpy loads it, so it is set only when numpy is not loaded yet and the user has not set it;
-# import minicnn before numpy, or export OPENBLAS_THREAD_TIMEOUT=16, to get it.
-if "numpy" not in _sys.modules:
-    _os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "16")
-
+# isort: split
 from minicnn import functional, nn, optim
 from minicnn.backend import get_kernels, set_kernels, use_kernels
 from minicnn.function import Function, enable_grad, is_grad_enabled, no_grad, set_grad_enabled

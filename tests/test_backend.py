@@ -101,3 +101,36 @@ def test_openblas_thread_timeout(preset, numpy_first, expected) -> None:
                        timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == expected
+
+
+@pytest.mark.skipif(not backend._numba_importable(), reason="numba not importable")
+@pytest.mark.parametrize("first,env,expected", [
+    # minicnn first: OpenBLAS spins briefly, so OpenMP with its default wait, nothing set
+    ("", {}, "omp None | omp (wait policy default; OpenBLAS spin short)"),
+    # numpy first: OpenMP with a passive wait, set while Numba loads libgomp, then removed
+    ("numpy", {}, "omp None | omp (wait policy PASSIVE; OpenBLAS spin long)"),
+    # torch first (it loads numpy and its own libgomp): workqueue
+    ("torch", {}, "workqueue None | workqueue (a libgomp was loaded already and OpenBLAS "
+                  "spins long)"),
+    ("numpy", {"NUMBA_THREADING_LAYER": "workqueue"},
+     "workqueue None | left to Numba (NUMBA_THREADING_LAYER or NUMBA_DISABLE_JIT set)"),
+    ("numpy", {"OMP_WAIT_POLICY": "ACTIVE"},
+     "omp ACTIVE | omp (wait policy ACTIVE; OpenBLAS spin long)"),
+])
+def test_numba_threads(first, env, expected) -> None:
+    if first == "torch":
+        pytest.importorskip("torch")
+    code = (f"import {first}\n" if first else "") + (
+        "import minicnn\nimport os, numba, minicnn.functional as F\n"
+        "from kernels.numba_cpu import threads\n"
+        "F.max_pool2d(minicnn.randn(1, 1, 4, 4), 2)\n"
+        "print(numba.threading_layer(), os.environ.get('OMP_WAIT_POLICY'), '|', threads.CHOICE)")
+    full = {k: v for k, v in os.environ.items()
+            if k not in ("NUMBA_THREADING_LAYER", "OMP_WAIT_POLICY", "MINICNN_KERNELS",
+                         "OPENBLAS_THREAD_TIMEOUT")}
+    full.update(env)
+    r = subprocess.run([sys.executable, "-c", code], env=full, capture_output=True, text=True,
+                       cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[-1] == expected

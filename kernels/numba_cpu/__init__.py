@@ -4,19 +4,8 @@
 Each kernel is a plain Python function wrapped by ``numba.njit(parallel=True, cache=True)``;
 with ``NUMBA_DISABLE_JIT=1`` the same code runs as Python, so tests cover it.
 
-Threading: unless ``NUMBA_THREADING_LAYER`` says otherwise, the kernels run on Numba's
-``workqueue`` layer. The default OpenMP layer's threads spin between launches and fight
-OpenBLAS's threads for the cores: measured here on a busy 2-core machine, a small VGG-11
-training step took 620 ms on the OpenMP layer, 66 ms on workqueue and 85 ms on the NumPy
-reference. This must be decided before the first parallel kernel runs, so it is done here.
+Threading: see :mod:`kernels.numba_cpu.threads` (OpenMP with a passive wait policy).
 """
-
-import os
-
-import numba
-
-if "NUMBA_THREADING_LAYER" not in os.environ:
-    numba.config.THREADING_LAYER = "workqueue"
 
 from kernels.numba_cpu.activation import relu_backward
 from kernels.numba_cpu.conv import col2im, im2col
@@ -29,6 +18,7 @@ from kernels.numba_cpu.pool import (
     max_pool2d,
     max_pool2d_backward,
 )
+from kernels.numba_cpu.threads import start_threads
 
 __all__ = [
     "avg_pool2d",
@@ -45,3 +35,5 @@ __all__ = [
     "max_pool2d_backward",
     "relu_backward",
 ]
+
+start_threads()  # before any kernel runs (importing the kernels above compiles nothing)

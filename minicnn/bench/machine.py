@@ -91,6 +91,7 @@ def describe(threads: int, device: str) -> dict[str, Any]:
         "numba": _version("numba"),
         "torch": _version("torch"),
         "cupy": _version("cupy") or _version("cupy-cuda12x") or _version("cupy-cuda11x"),
+        "numba_threads": _numba_threads(),
         "env": {
             k: os.environ[k]
             for k in (
@@ -107,6 +108,15 @@ def describe(threads: int, device: str) -> dict[str, Any]:
     if device == "cuda":
         info["gpu"] = gpu_info()
     return info
+
+
+def _numba_threads() -> str | None:
+    """The threading layer minicnn chose for the Numba kernels, and why (None: no numba)."""
+    try:
+        from kernels.numba_cpu import threads
+    except ImportError:
+        return None
+    return threads.CHOICE
 
 
 @contextlib.contextmanager

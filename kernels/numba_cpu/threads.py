@@ -1,0 +1,78 @@
+"""Which threads run the Numba kernels.
+
+Unless ``NUMBA_THREADING_LAYER`` says otherwise, the kernels run on Numba's OpenMP layer
+(fastest here), set up so that its threads and OpenBLAS's do not spin against each other for
+the two cores. OpenBLAS spins about 0.1 s after a GEMM unless minicnn shortened that (see
+``minicnn/__init__.py``: only possible when minicnn is imported before numpy); libgomp spins
+a little after each parallel region unless ``OMP_WAIT_POLICY=PASSIVE``. Training steps
+measured here on 2 cores (batch 32; ResNet-20 batch 64):
+
+======================================  =========  =====================  ===============
+                                        workqueue  OpenMP, default wait   OpenMP, passive
+======================================  =========  =====================  ===============
+minicnn first: small VGG-11             43 ms      19 ms                  22 ms
+minicnn first: small ResNet-18          127 ms     63 ms                  65 ms
+minicnn first: CIFAR ResNet-20          380 ms     325 ms                 304 ms
+numpy first: small VGG-11               32 ms      144 ms                 27 ms
+numpy first: small ResNet-18            90 ms      380 ms                 83 ms
+======================================  =========  =====================  ===============
+
+So: with OpenBLAS's spin short, OpenMP with its default wait, and nothing else is changed.
+Otherwise OpenMP with a passive wait, set for Numba's libgomp only: the variable is set while
+Numba loads libgomp, which reads it then, and removed afterwards (a PyTorch imported later
+shares that libgomp, so its threads wait passively too). Where a libgomp is loaded already
+(PyTorch imported first), its wait policy is fixed, and the kernels use ``workqueue``.
+The choice must be made before the first parallel kernel runs: ``kernels.numba_cpu`` calls
+:func:`start_threads` when it is imported.
+"""
+
+import os
+import sys
+
+import numba
+
+
+def _libgomp_loaded() -> bool:
+    """True when this process has a libgomp.so.1 mapped already (its wait policy is fixed)."""
+    try:
+        with open("/proc/self/maps") as f:
+            return "libgomp.so.1" in f.read()
+    except OSError:  # not Linux: assume the worst
+        return True
+
+
+#: what :func:`start_threads` chose, and why (recorded by the benchmark)
+CHOICE = "not chosen yet"
+
+
+def start_threads() -> None:
+    """Pick the threading layer (see the module docstring) and start its threads now."""
+    global CHOICE
+    if "NUMBA_THREADING_LAYER" in os.environ or numba.config.DISABLE_JIT:
+        CHOICE = "left to Numba (NUMBA_THREADING_LAYER or NUMBA_DISABLE_JIT set)"
+        return
+    short_blas_spin = getattr(sys.modules.get("minicnn._blas"), "BLAS_SHORT_SPIN", False)
+    if not short_blas_spin and _libgomp_loaded():
+        numba.config.THREADING_LAYER = "workqueue"
+        CHOICE = "workqueue (a libgomp was loaded already and OpenBLAS spins long)"
+        return
+    numba.config.THREADING_LAYER = "omp"
+    added = not short_blas_spin and "OMP_WAIT_POLICY" not in os.environ
+    if added:
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    wait = os.environ.get("OMP_WAIT_POLICY", "default")
+    try:
+        _launch()  # loads Numba's libgomp, which reads the policy now
+        CHOICE = f"omp (wait policy {wait}; OpenBLAS spin {'short' if short_blas_spin else 'long'})"
+    except Exception:  # no usable OpenMP layer here
+        numba.config.THREADING_LAYER = "workqueue"
+        CHOICE = "workqueue (no usable OpenMP layer)"
+    finally:
+        if added:
+            del os.environ["OMP_WAIT_POLICY"]
+
+
+def _launch() -> None:
+    from numba.np.ufunc import parallel
+
+    parallel._launch_threads()
