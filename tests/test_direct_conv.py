@@ -141,6 +141,8 @@ def test_auto_takes_direct_where_it_pays(monkeypatch, rng, restore_algo):
         w64 = minicnn.Tensor(rng.standard_normal((64, 64, 3, 3)).astype(np.float32))
         x64 = minicnn.Tensor(rng.standard_normal((1, 64, 6, 6)).astype(np.float32))
         F.conv2d(x64, w64, None, 1, 1)  # many channels: im2col's GEMM wins
+        w1664 = minicnn.Tensor(rng.standard_normal((64, 16, 3, 3)).astype(np.float32))
+        F.conv2d(x16, w1664, None, 1, 1)  # 64 out: im2col too
         assert spy.calls == 1
         conv_mod.set_conv_algo("im2col")
         F.conv2d(x16, w16, None, 1, 1)

@@ -16,7 +16,7 @@ rounding instead of two); no reassociation, so the sum order is fixed.
 The same kernel computes the gradient of the input, a full convolution of g_y with the
 flipped, transposed weights (padding ``2 - p``); see :mod:`minicnn.ops.conv`. The weight
 gradient stays an im2col GEMM. Used where it pays (``algo='auto'`` on the Numba kernel set:
-3x3, stride 1, at most 32 input or output channels); measured here on (64, 16, 32, 32):
+3x3, stride 1, at most 32 input and output channels); measured here on (64, 16, 32, 32):
 about 3 ms against 6 ms for im2col + GEMM forward.
 """
 
