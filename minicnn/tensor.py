@@ -7,6 +7,7 @@ tensor feeds several ops; leaves keep theirs in ``.grad``.
 
 from __future__ import annotations
 
+import sys
 from collections import namedtuple
 from collections.abc import Sequence
 from typing import Any
@@ -48,6 +49,27 @@ def _as_dtype(dtype: Any) -> np.dtype:
 
 def _is_float(dtype: Any) -> bool:
     return np.dtype(dtype).kind == "f"
+
+
+def _sole_owner(a: Any) -> bool:
+    """True when nothing refers to array ``a`` but the caller's one local name, and to its
+    memory nothing but ``a`` (directly, or through one base array that only ``a`` holds, as a
+    kernel's reshaped result), so it can become a leaf's ``.grad`` without a copy (PyTorch's
+    AccumulateGrad steals such a gradient too). A copy of a 37 MB input gradient cost 8.6 ms
+    of a 29 ms max-pool forward+backward. Anything else (the caller's own ``grad`` array, one
+    array handed to two inputs, an array a Function keeps, a view of a kept array) is copied.
+    """
+    try:
+        # references: the caller's name, this function's argument, getrefcount's argument
+        if sys.getrefcount(a) > 3:
+            return False
+        b = a.base
+        if b is None:
+            return bool(a.flags.owndata)
+        # a's base: referenced by a.base, the name b and getrefcount's argument
+        return b.base is None and bool(b.flags.owndata) and sys.getrefcount(b) <= 3
+    except AttributeError:  # no reference counts on this Python, or not an array: copy
+        return False
 
 
 class Tensor:
@@ -286,8 +308,8 @@ class Tensor:
             fn = t._ctx
             if fn is None or t._retain_grad:
                 gt = gt.astype(t.dtype, copy=False)
-                if t.grad is None:
-                    t.grad = Tensor._wrap(gt.copy())
+                if t.grad is None:  # a gradient no one else holds becomes .grad as it is
+                    t.grad = Tensor._wrap(gt if _sole_owner(gt) else gt.copy())
                 else:
                     t.grad = Tensor._wrap(t.grad.data + gt)
             if fn is None:
@@ -315,6 +337,7 @@ class Tensor:
                     )
                 prev = grads.get(id(inp))
                 grads[id(inp)] = gi if prev is None else prev + gi
+            gins = gi = prev = None  # hold no gradient past its entry in grads (_sole_owner)
             if not retain_graph:
                 fn.release()
 

@@ -5,6 +5,7 @@ hypothesis-drawn shapes including broadcasting pairs) and the same expressions r
 from __future__ import annotations
 
 import sys
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -538,6 +539,60 @@ def test_function_returning_a_wrong_shape_is_named() -> None:
     y = Flat.apply(t64(np.ones((2, 2))))
     with pytest.raises(RuntimeError, match="shape \\(4,\\) for an input of shape \\(2, 2\\)"):
         y.sum().backward()
+
+
+# -- leaf gradients: taken without a copy only when nothing else holds them -----------------
+class _GradFrom(Function):
+    """y = x; backward returns what ``make(gy)`` builds (weak references to what it hands out:
+    ids could be reused once an array is freed, and a strong reference would block the
+    steal)."""
+
+    make: Callable[[Any], Any] = staticmethod(lambda gy: gy * 1)
+    refs: list[Any] = []
+
+    def forward(self, x: Any) -> Any:
+        return x * 1
+
+    def backward(self, gy: Any) -> Any:
+        g = type(self).make(gy)
+        type(self).refs.append(weakref.ref(g if g.base is None else g.base))
+        return g
+
+
+def _grad_via(make: Callable[[Any], Any]) -> tuple[Tensor, int]:
+    cls = type("G", (_GradFrom,), {"make": staticmethod(make), "refs": []})
+    x = t64(np.zeros((2, 3)))
+    cls.apply(x).backward(np.ones((2, 3)))
+    data = x.grad.data
+    return x, cls.refs[0]() is (data if data.base is None else data.base)
+
+
+def test_fresh_leaf_gradient_is_taken_without_a_copy() -> None:
+    assert _grad_via(lambda gy: gy * 2)[1]
+    assert _grad_via(lambda gy: (gy * 2).reshape(-1).reshape(2, 3))[1]  # a kernel's reshape
+
+
+def test_held_leaf_gradients_are_copied() -> None:
+    kept = np.full((2, 3), 5.0)
+    x, stolen = _grad_via(lambda gy: kept)
+    assert not stolen and not np.shares_memory(x.grad.data, kept)
+    x, stolen = _grad_via(lambda gy: kept.reshape(-1).reshape(2, 3))  # a view of a kept array
+    assert not stolen and not np.shares_memory(x.grad.data, kept)
+    x.grad.data[...] = 0
+    assert (kept == 5.0).all()
+
+
+def test_one_gradient_for_two_leaves_and_the_callers_grad_are_not_shared() -> None:
+    a, b = t64(np.ones(3)), t64(np.ones(3))
+    g = np.full(3, 2.0)
+    (a + b).backward(g)
+    assert not np.shares_memory(a.grad.data, b.grad.data)
+    assert not np.shares_memory(a.grad.data, g) and not np.shares_memory(b.grad.data, g)
+    a.grad.data[...] = 7.0
+    assert (b.grad.data == 2.0).all() and (g == 2.0).all()
+    x = t64(np.ones(3))
+    x.backward(g)  # a leaf's own backward: its grad is a copy of the caller's array
+    assert not np.shares_memory(x.grad.data, g)
 
 
 # -- gradcheck itself --------------------------------------------------------------------------
