@@ -197,6 +197,23 @@ def test_relu_backward(shape, dtype, seed):
     np.testing.assert_array_equal(gx, np.where(y > 0, gy, 0))
 
 
+@pytest.mark.parametrize("parallel_min", [0, None])
+def test_relu_backward_on_threads(parallel_min):
+    """The threaded kernel: forced on a small input, and by size on 2^18 + 3 values."""
+    rng = np.random.default_rng(6)
+    n = 1000 if parallel_min == 0 else (1 << 18) + 3
+    x = rng.standard_normal(n)
+    x[:3] = [0.0, -0.0, np.nan]
+    y, gy = np.maximum(x, 0).astype(np.float32), rng.standard_normal(n).astype(np.float32)
+    old = nb_act._PARALLEL_MIN
+    nb_act._PARALLEL_MIN = old if parallel_min is None else parallel_min
+    try:
+        with np.errstate(invalid="ignore"):
+            np.testing.assert_array_equal(nb_act.relu_backward(gy, y), np.where(y > 0, gy, 0))
+    finally:
+        nb_act._PARALLEL_MIN = old
+
+
 def test_relu_backward_non_contiguous_and_other_dtypes():
     rng = np.random.default_rng(4)
     y = np.maximum(rng.standard_normal((5, 6)), 0).T
@@ -218,6 +235,7 @@ NO_JIT_SCRIPT = textwrap.dedent("""
     assert type(nn._backward).__name__ == "function"
     assert type(nn._backward_serial).__name__ == "function"
     assert type(na._relu_backward).__name__ == "function"
+    assert type(na._relu_backward_threads).__name__ == "function"
 
     rng = np.random.default_rng(0)
     for dt, parallel_min in ((np.float64, 0), (np.float32, 1 << 62)):

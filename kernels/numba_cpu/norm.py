@@ -14,10 +14,13 @@ vectorises the fold without fastmath), and the lanes are summed pairwise. The el
 is done in x's dtype, as the reference does it. Dtypes other than float32 and float64 are left
 to the reference.
 
-Inputs under _PARALLEL_MIN values run the same kernels compiled without threads: waking the
-workqueue threads costs 30-200 us per parallel loop on this busy 2-core machine, more than a
-small layer's whole batch norm (N=32, C=16, 8x8 float32, forward and backward: 0.06 ms on one
-thread, 0.6 ms on two while another process held a core).
+Inputs under _PARALLEL_MIN values run the same kernels compiled without threads, where
+starting the threads costs more than they save. On the OpenMP layer (the default, see
+``threads.py``), forward+backward of float32 batch norm took 95 us on threads against 114 us
+on one at 32x16x8x8 (2^15 values), 0.99 against 1.27 ms at 2^18; on the workqueue layer,
+whose threads cost 30-200 us per parallel loop to wake on this busy 2-core machine, one
+thread won below 2^18 (0.06 ms against 0.6 ms at 32x16x8x8 while another process held a
+core), so the bound is 2^18 there.
 
 Passes over memory: statistics 1 (each task's mean and then its sum of squared deviations, by
 two passes over rows that sit in cache, combined across tasks by Chan, Golub & LeVeque's
@@ -27,16 +30,15 @@ formula: as numerically safe as two passes over the whole channel); forward 1; b
 
 from __future__ import annotations
 
-import types
-
 import numpy as np
 from numba import njit, prange
 
+from kernels.numba_cpu.threads import serial_twin as _serial
 from minicnn.reference import norm as _reference
 
 _W = 64  # float64 lanes a row is folded into
 _TASK = 4096  # values per parallel task, about
-_PARALLEL_MIN = 1 << 18  # inputs with fewer values run on one thread
+_PARALLEL_MIN = 1 << 15  # inputs with fewer values run on one thread (see the docstring)
 
 
 def _compiled_for(*arrays: np.ndarray) -> bool:
@@ -54,17 +56,6 @@ def _as_ncl(a: np.ndarray) -> np.ndarray:
 def _or_fill(a: np.ndarray | None, c: int, value: float) -> np.ndarray:
     """A (C,) float64 array: a's values, or ``value`` everywhere when a is None."""
     return np.full(c, value) if a is None else np.asarray(a, np.float64)
-
-
-def _serial(kernel):
-    """``kernel`` compiled without threads (``prange`` is then ``range``). A copy of the Python
-    function under its own name: Numba's cache keys entries by the function, not by its
-    options, so the two compilations must not share one."""
-    fn = getattr(kernel, "py_func", kernel)
-    twin = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + "_serial",
-                              fn.__defaults__, fn.__closure__)
-    twin.__qualname__ = fn.__qualname__ + "_serial"
-    return njit(cache=True)(twin)
 
 
 def _pick(parallel, serial, x: np.ndarray):

@@ -28,8 +28,11 @@ The choice must be made before the first parallel kernel runs: ``kernels.numba_c
 
 import os
 import sys
+import types
+from typing import Any
 
 import numba
+from numba import njit
 
 
 def _libgomp_loaded() -> bool:
@@ -76,3 +79,15 @@ def _launch() -> None:
     from numba.np.ufunc import parallel
 
     parallel._launch_threads()
+
+
+def serial_twin(kernel: Any) -> Any:
+    """``kernel`` (a ``parallel=True`` dispatcher or its Python function) compiled without
+    threads (``prange`` is then ``range``), for inputs too small to repay starting them. A copy
+    of the Python function under its own name: Numba's cache keys entries by the function, not
+    by its options, so the two compilations must not share one."""
+    fn = getattr(kernel, "py_func", kernel)
+    twin = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + "_serial",
+                              fn.__defaults__, fn.__closure__)
+    twin.__qualname__ = fn.__qualname__ + "_serial"
+    return njit(cache=True)(twin)
