@@ -4,19 +4,28 @@
           w[f, c, i, j]\\, x_{pad}[n, c, o_y s_h + i d_h, o_x s_w + j d_w]
 
 im2col (Chellapilla, Puri & Simard 2006; cs231n "Convolutional Networks" notes) copies every
-receptive field of an image into a column: ``cols`` (C*kh*kw, oh*ow). With the weight viewed as
-(G, F/G, C/G*kh*kw), one batched GEMM ``W @ cols`` per image and group gives (F, oh*ow),
-which *is* the NCHW output, with no transpose. Backward is two more GEMMs and the adjoint of
-im2col (col2im):
+receptive field into a column. The columns of a chunk of m images sit side by side, ``cols``
+(C*kh*kw, m*oh*ow), so with the weight viewed as (G, F/G, C/G*kh*kw) *one* GEMM
+``W @ cols`` per group gives the chunk's output as (F, m*oh*ow), written back as NCHW with the
+bias in the same pass. Backward is two more GEMMs and the adjoint of im2col (col2im):
 
-.. math:: g_W = \\sum_n g_y[n]\\, \\text{cols}[n]^T, \\qquad
+.. math:: g_W^T = \\text{cols}\\, g_y^T, \\qquad
           g_x = \\text{col2im}(W^T g_y), \\qquad g_b = \\sum_{n, o_y, o_x} g_y
+
+with g_y as (F, m*oh*ow). One GEMM per chunk instead of one per image: on small planes
+(ResNet's 8x8 to 32x32) per-image GEMMs are too small for BLAS to run near its peak.
 
 Memory: the cols of a whole batch are C*kh*kw times the input (9x for 3x3), so the batch is
 processed in chunks whose cols fit in a bound (:func:`set_im2col_limit`, default 256 MiB, or
 ``MINICNN_IM2COL_MB``), in a workspace buffer kept per thread and dtype and reused across
 calls (fresh large buffers pay page faults). Forward saves only x and W; backward recomputes
 cols chunk by chunk (as Caffe does) rather than holding 9x the input per layer until backward.
+
+Algorithms (``algo``): 'auto', the default, takes the kernel set's direct 3x3 kernel
+(``conv2d_direct``, Numba) for stride-1 layers of at most :data:`DIRECT_MAX_CHANNELS` channels,
+which reads the input once instead of writing and reading 9x it (forward and input gradient;
+the weight gradient stays im2col), and im2col everywhere else; 'implicit_gemm' is the CUDA
+set's fused forward.
 """
 
 from __future__ import annotations
