@@ -51,24 +51,33 @@ def _is_float(dtype: Any) -> bool:
     return np.dtype(dtype).kind == "f"
 
 
+# Reference counts as CPython 3.11-3.13 keep them; 3.14 leaves out some stack references, which
+# would let a shared array pass (numpy#28681). Elsewhere leaf gradients are always copied.
+_REFCOUNTS_KNOWN = sys.implementation.name == "cpython" and (3, 11) <= sys.version_info < (3, 14)
+
+
 def _sole_owner(a: Any) -> bool:
-    """True when nothing refers to array ``a`` but the caller's one local name, and to its
-    memory nothing but ``a`` (directly, or through one base array that only ``a`` holds, as a
-    kernel's reshaped result), so it can become a leaf's ``.grad`` without a copy (PyTorch's
-    AccumulateGrad steals such a gradient too). A copy of a 37 MB input gradient cost 8.6 ms
-    of a 29 ms max-pool forward+backward. Anything else (the caller's own ``grad`` array, one
-    array handed to two inputs, an array a Function keeps, a view of a kept array) is copied.
+    """True when leaf gradient ``a`` can become ``.grad`` without a copy, as PyTorch's
+    AccumulateGrad takes a gradient no one else holds (a copy of a 37 MB input gradient cost
+    8.6 ms of a 29 ms max-pool forward+backward). It must be a writeable, C-contiguous array
+    that nothing refers to but the caller's one local name, owning its memory or viewing all
+    of a base array that only it holds (a kernel's reshaped result). The caller's own ``grad``
+    array, one array handed to two inputs, an array a Function keeps, a broadcast, transposed
+    or partial view: all are copied.
     """
+    if not _REFCOUNTS_KNOWN:
+        return False
     try:
         # references: the caller's name, this function's argument, getrefcount's argument
-        if sys.getrefcount(a) > 3:
+        if sys.getrefcount(a) > 3 or not (a.flags.writeable and a.flags.c_contiguous):
             return False
         b = a.base
         if b is None:
             return bool(a.flags.owndata)
         # a's base: referenced by a.base, the name b and getrefcount's argument
-        return b.base is None and bool(b.flags.owndata) and sys.getrefcount(b) <= 3
-    except AttributeError:  # no reference counts on this Python, or not an array: copy
+        return (b.base is None and bool(b.flags.owndata) and b.nbytes == a.nbytes
+                and sys.getrefcount(b) <= 3)
+    except AttributeError:  # not an array: copy
         return False
 
 
@@ -308,8 +317,10 @@ class Tensor:
             fn = t._ctx
             if fn is None or t._retain_grad:
                 gt = gt.astype(t.dtype, copy=False)
-                if t.grad is None:  # a gradient no one else holds becomes .grad as it is
-                    t.grad = Tensor._wrap(gt if _sole_owner(gt) else gt.copy())
+                if t.grad is None:  # a leaf's gradient no one else holds: .grad as it is
+                    # (a retain_grad non-leaf passes gt on to its backward: always a copy)
+                    own = fn is None and _sole_owner(gt)
+                    t.grad = Tensor._wrap(gt if own else gt.copy())
                 else:
                     t.grad = Tensor._wrap(t.grad.data + gt)
             if fn is None:

@@ -582,6 +582,35 @@ def test_held_leaf_gradients_are_copied() -> None:
     assert (kept == 5.0).all()
 
 
+def test_views_that_are_not_plain_arrays_are_copied() -> None:
+    """Broadcast (read-only, zero strides), transposed and partial views become a copy: .grad
+    must be a writeable array of its own size that zero_grad can clear in place."""
+    x, stolen = _grad_via(lambda gy: np.broadcast_to(np.ones(3), (2, 3)))
+    assert not stolen and x.grad.data.flags.writeable
+    x.grad.data[...] = 0
+    x, stolen = _grad_via(lambda gy: np.ascontiguousarray((gy * 2).T).T)
+    assert not stolen and x.grad.data.flags.c_contiguous
+    x, stolen = _grad_via(lambda gy: np.ones((4, 3))[1:3])
+    assert not stolen and x.grad.data.base is None
+
+
+def test_retain_grad_is_a_copy_its_backward_cannot_change() -> None:
+    class Double(Function):
+        def forward(self, a: Any) -> Any:
+            return a * 1
+
+        def backward(self, gy: Any) -> Any:
+            gy *= 2  # in place: allowed for a backward that owns its input gradient
+            return gy
+
+    x = t64(np.ones(3))
+    h = Double.apply(x)  # h's own backward doubles, in place, the gradient it is given
+    h.retain_grad()
+    (h * 1).sum().backward()
+    np.testing.assert_array_equal(h.grad.numpy(), np.ones(3))
+    np.testing.assert_array_equal(x.grad.numpy(), np.full(3, 2.0))
+
+
 def test_one_gradient_for_two_leaves_and_the_callers_grad_are_not_shared() -> None:
     a, b = t64(np.ones(3)), t64(np.ones(3))
     g = np.full(3, 2.0)

@@ -134,3 +134,50 @@ def test_numba_threads(first, env, expected) -> None:
                        timeout=300)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip().splitlines()[-1] == expected
+
+
+FORK_SCRIPT = """
+import minicnn  # first: OpenMP threads with the default wait
+import multiprocessing as mp
+import numpy as np
+import minicnn.functional as F
+from kernels.numba_cpu import threads
+
+def work(seed):
+    rng = np.random.default_rng(seed)
+    x = minicnn.Tensor(rng.standard_normal((2, 4, 9, 9)), requires_grad=True)
+    w = minicnn.Tensor(rng.standard_normal((4, 4, 3, 3)), requires_grad=True)
+    h = F.conv2d(x, w, None, 1, 1)  # the direct kernel (4 channels)
+    h = F.conv2d(h, w, None, 2, 1, algo="im2col")
+    h = F.batch_norm(h, None, None, training=True)
+    h = F.local_response_norm(F.relu(h), 3)
+    y = F.max_pool2d(h, 2, 1) + F.avg_pool2d(h, 2, 1)
+    y.sum().backward()
+    return [float(y.sum().item()), float(x.grad.data.sum()), float(w.grad.data.sum()),
+            threads.forked_from_openmp()]
+
+if __name__ == "__main__":
+    parent = work(0)  # the parent's OpenMP threads are running from here on
+    with mp.get_context("fork").Pool(2) as pool:
+        children = pool.map_async(work, [0, 0], chunksize=1).get(timeout=240)
+    print(threads.CHOICE.split()[0], parent[3], [c[3] for c in children])
+    for c in children:
+        assert np.allclose(c[:3], parent[:3], rtol=1e-12), (c, parent)
+    print("ok")
+"""
+
+
+@pytest.mark.skipif(not backend._numba_importable() or sys.platform != "linux",
+                    reason="numba not importable, or no fork")
+def test_forked_children_run_the_kernels(tmp_path) -> None:
+    """A child forked after Numba's OpenMP threads started cannot use them (Numba kills it);
+    it runs the kernels' single-thread twins instead, with the parent's results."""
+    script = tmp_path / "fork_check.py"
+    script.write_text(FORK_SCRIPT)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("NUMBA_THREADING_LAYER", "OMP_WAIT_POLICY", "OPENBLAS_THREAD_TIMEOUT")}
+    env["PYTHONPATH"] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    r = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.split() == ["omp", "False", "[True,", "True]", "ok"], r.stdout

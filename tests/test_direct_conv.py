@@ -112,6 +112,23 @@ def test_only_the_input_gradient(rng):
     close(gx, x.grad.numpy(), 1e-12)
 
 
+def test_backward_under_another_kernel_set(rng):
+    """Forward picked the direct kernel (Numba); backward under the reference set, which has
+    none, takes the input gradient by col2im instead."""
+    x, w = t64(rng.standard_normal((2, 3, 5, 5))), t64(rng.standard_normal((4, 3, 3, 3)))
+    with backend.use_kernels("numba"):
+        y = F.conv2d(x, w, None, 1, 1, algo="direct")
+    gy = rng.standard_normal(y.shape)
+    with backend.use_kernels("numpy"):
+        y.backward(gy)
+    gx, gw = x.grad.numpy(), w.grad.numpy()
+    x.grad = w.grad = None
+    with backend.use_kernels("numpy"):
+        F.conv2d(x, w, None, 1, 1).backward(gy)
+    close(gx, x.grad.numpy(), 1e-12)
+    close(gw, w.grad.numpy(), 1e-12)
+
+
 class _Spy:
     """Counts the direct kernel's calls on the Numba kernel set."""
 

@@ -191,10 +191,14 @@ def test_relu_backward(shape, dtype, seed):
     with np.errstate(invalid="ignore"):
         y = np.maximum(x, 0).astype(dtype)
     gy = rng.standard_normal(shape).astype(dtype)
+    # inf, NaN, -inf gradients where y is 0 (x = 0, -0, -inf): gx must still be 0 there
+    g_specials = np.array([np.inf, np.nan, 0.5, -np.inf])
+    gy.reshape(-1)[: g_specials.size] = g_specials[: gy.size]
     gx = nb_act.relu_backward(gy, y)
     assert gx.dtype == gy.dtype and gx.shape == gy.shape
-    np.testing.assert_array_equal(gx, ref_act.relu_backward(gy, y))
+    np.testing.assert_array_equal(gx, ref_act.relu_backward(gy, y))  # NaN == NaN here
     np.testing.assert_array_equal(gx, np.where(y > 0, gy, 0))
+    assert ref_act.relu_backward(gy, y).dtype == gy.dtype
 
 
 @pytest.mark.parametrize("parallel_min", [0, None])

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from kernels.numba_cpu.threads import serial_twin
+from kernels.numba_cpu.threads import pick, serial_twin
 from minicnn.reference import activation as _reference
 
 _PARALLEL_MIN = 1 << 18  # inputs with fewer values run on one thread
@@ -34,6 +34,7 @@ def relu_backward(gy: np.ndarray, y: np.ndarray) -> np.ndarray:
         return _reference.relu_backward(gy, y)
     g = np.ascontiguousarray(gy).reshape(-1)
     gx = np.empty_like(g)
-    kernel = _relu_backward_threads if g.size >= _PARALLEL_MIN else _relu_backward
+    kernel = pick(_relu_backward_threads, _relu_backward) if g.size >= _PARALLEL_MIN else \
+        _relu_backward
     kernel(g, np.ascontiguousarray(y).reshape(-1), gx)
     return gx.reshape(gy.shape)

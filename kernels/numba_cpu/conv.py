@@ -26,6 +26,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from kernels.numba_cpu.threads import pick, serial_twin
+
 Pair = tuple[int, int]
 
 
@@ -139,6 +141,8 @@ _span = njit(inline="always", cache=True)(_span)
 _column_mask = njit(cache=True)(_column_mask)
 _im2col_jit = njit(parallel=True, cache=True)(_im2col_planes)
 _col2im_jit = njit(parallel=True, cache=True)(_col2im_planes)
+_im2col_serial = serial_twin(_im2col_planes)  # for forked children (threads.py)
+_col2im_serial = serial_twin(_col2im_planes)
 
 
 def _out_size(h: int, w: int, k: Pair, s: Pair, p: Pair, d: Pair) -> Pair:
@@ -161,8 +165,9 @@ def im2col(
     oh, ow = _out_size(h, w, kernel_size, stride, padding, dilation)
     if out is None:
         out = np.empty((c * kh * kw, n * oh * ow), dtype=x.dtype)
-    _im2col_jit(np.ascontiguousarray(x), int(kh), int(kw), int(sh), int(sw), int(ph),
-                int(pw), int(dh), int(dw), int(oh), int(ow), out)
+    kernel = pick(_im2col_jit, _im2col_serial)
+    kernel(np.ascontiguousarray(x), int(kh), int(kw), int(sh), int(sw), int(ph),
+           int(pw), int(dh), int(dw), int(oh), int(ow), out)
     return out
 
 
@@ -175,6 +180,7 @@ def col2im(
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
     oh, ow = _out_size(h, w, kernel_size, stride, padding, dilation)
     out = np.empty((n, c, h, w), dtype=cols.dtype)
-    _col2im_jit(np.ascontiguousarray(cols), int(kh), int(kw), int(sh), int(sw), int(ph),
-                int(pw), int(dh), int(dw), int(oh), int(ow), out)
+    kernel = pick(_col2im_jit, _col2im_serial)
+    kernel(np.ascontiguousarray(cols), int(kh), int(kw), int(sh), int(sw), int(ph),
+           int(pw), int(dh), int(dw), int(oh), int(ow), out)
     return out

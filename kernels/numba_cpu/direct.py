@@ -25,6 +25,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from kernels.numba_cpu.threads import pick, serial_twin
+
 Pair = tuple[int, int]
 
 
@@ -74,6 +76,8 @@ def _conv3x3_planes(xpad, w, oh, ow, y):
 
 _pad_jit = njit(parallel=True, cache=True)(_pad_planes)
 _conv3x3_jit = njit(parallel=True, cache=True, fastmath={"contract"})(_conv3x3_planes)
+_pad_serial = serial_twin(_pad_planes)  # for forked children (threads.py)
+_conv3x3_serial = serial_twin(_conv3x3_planes, fastmath={"contract"})
 
 
 def conv2d_direct(x: np.ndarray, w: np.ndarray, padding: Pair) -> np.ndarray:
@@ -89,7 +93,7 @@ def conv2d_direct(x: np.ndarray, w: np.ndarray, padding: Pair) -> np.ndarray:
     hp, wp = h + 2 * ph, wd + 2 * pw
     oh, ow = hp - 2, wp - 2
     xpad = np.empty((n, c, hp * wp + 2), dtype=x.dtype)  # +2: the last row's dropped columns
-    _pad_jit(np.ascontiguousarray(x), ph, pw, xpad)
+    pick(_pad_jit, _pad_serial)(np.ascontiguousarray(x), ph, pw, xpad)
     y = np.empty((n, f, oh, ow), dtype=x.dtype)
-    _conv3x3_jit(xpad, np.ascontiguousarray(w), oh, ow, y)
+    pick(_conv3x3_jit, _conv3x3_serial)(xpad, np.ascontiguousarray(w), oh, ow, y)
     return y

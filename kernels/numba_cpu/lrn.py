@@ -18,6 +18,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from kernels.numba_cpu.threads import pick, serial_twin
+
 _BLOCK = 256  # positions per parallel iteration: a few KB of float64 running sums
 
 
@@ -86,6 +88,9 @@ def _lrn_forward(x, size, alpha, neg_beta, one, k, y, scale):  # pragma: no cove
                    rem >= 0)
 
 
+_lrn_forward_serial = serial_twin(_lrn_forward)  # for forked children (threads.py)
+
+
 def local_response_norm(
     x: np.ndarray, size: int, alpha: float, beta: float, k: float
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -96,7 +101,8 @@ def local_response_norm(
     y = np.empty_like(x3)
     scale = np.empty_like(x3)
     dt = x.dtype.type
-    _lrn_forward(x3, int(size), float(alpha), dt(-beta), dt(1), float(k), y, scale)
+    kernel = pick(_lrn_forward, _lrn_forward_serial)
+    kernel(x3, int(size), float(alpha), dt(-beta), dt(1), float(k), y, scale)
     return y.reshape(x.shape), scale.reshape(x.shape)
 
 
@@ -152,6 +158,9 @@ def _lrn_backward(x, y, scale, gy, size, coef, neg_beta, one, gx):  # pragma: no
                     acc[i] -= ring[slot, i]
 
 
+_lrn_backward_serial = serial_twin(_lrn_backward)
+
+
 def local_response_norm_backward(
     x: np.ndarray,
     y: np.ndarray,
@@ -168,5 +177,6 @@ def local_response_norm_backward(
     x3, y3, s3, g3 = _as_ncl(x), _as_ncl(y), _as_ncl(scale), _as_ncl(gy)
     gx = np.empty_like(g3)
     dt = x.dtype.type
-    _lrn_backward(x3, y3, s3, g3, int(size), 2.0 * alpha * beta / size, dt(-beta), dt(1), gx)
+    kernel = pick(_lrn_backward, _lrn_backward_serial)
+    kernel(x3, y3, s3, g3, int(size), 2.0 * alpha * beta / size, dt(-beta), dt(1), gx)
     return gx.reshape(x.shape)

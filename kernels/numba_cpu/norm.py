@@ -33,6 +33,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from kernels.numba_cpu.threads import pick
 from kernels.numba_cpu.threads import serial_twin as _serial
 from minicnn.reference import norm as _reference
 
@@ -59,8 +60,9 @@ def _or_fill(a: np.ndarray | None, c: int, value: float) -> np.ndarray:
 
 
 def _pick(parallel, serial, x: np.ndarray):
-    """The threaded kernel for inputs of at least _PARALLEL_MIN values, else its twin."""
-    return parallel if x.size >= _PARALLEL_MIN else serial
+    """The threaded kernel for inputs of at least _PARALLEL_MIN values, else its twin (and
+    always the twin in a child forked after OpenMP started: threads.py)."""
+    return pick(parallel, serial) if x.size >= _PARALLEL_MIN else serial
 
 
 def _rows_per_task(n: int, length: int) -> int:

@@ -20,6 +20,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from kernels.numba_cpu.threads import pick, serial_twin
+
 Pair = tuple[int, int]
 
 
@@ -86,6 +88,9 @@ def _max_pool2d_planes(x, kh, kw, sh, sw, ph, pw, y, argmax):  # pragma: no cove
                     argmax[b, ch, oy, ox] = hh * w + hj[hh, ox] if take else argmax[b, ch, oy, ox]
 
 
+_max_pool2d_serial = serial_twin(_max_pool2d_planes)  # for forked children (threads.py)
+
+
 def max_pool2d(
     x: np.ndarray, kernel_size: Pair, stride: Pair, padding: Pair, out_size: Pair
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -95,8 +100,9 @@ def max_pool2d(
     n, c = x.shape[0], x.shape[1]
     y = np.empty((n, c) + tuple(out_size), dtype=x.dtype)
     argmax = np.empty((n, c) + tuple(out_size), dtype=np.int64)
-    _max_pool2d_planes(x, kernel_size[0], kernel_size[1], stride[0], stride[1],
-                       padding[0], padding[1], y, argmax)
+    kernel = pick(_max_pool2d_planes, _max_pool2d_serial)
+    kernel(x, kernel_size[0], kernel_size[1], stride[0], stride[1],
+           padding[0], padding[1], y, argmax)
     return y, argmax
 
 
@@ -114,6 +120,9 @@ def _max_pool2d_backward_planes(gy, argmax, gx):  # pragma: no cover - jit
                 gx[b, ch, argmax[b, ch, oy, ox]] += gy[b, ch, oy, ox]
 
 
+_max_pool2d_backward_serial = serial_twin(_max_pool2d_backward_planes)
+
+
 def max_pool2d_backward(
     gy: np.ndarray,
     argmax: np.ndarray,
@@ -127,7 +136,8 @@ def max_pool2d_backward(
     _check_dtype("max_pool2d_backward", gy)
     n, c, h, w = x_shape
     gx = np.empty((n, c, h * w), dtype=gy.dtype)
-    _max_pool2d_backward_planes(np.ascontiguousarray(gy), np.ascontiguousarray(argmax), gx)
+    kernel = pick(_max_pool2d_backward_planes, _max_pool2d_backward_serial)
+    kernel(np.ascontiguousarray(gy), np.ascontiguousarray(argmax), gx)
     return gx.reshape(n, c, h, w)
 
 
@@ -160,6 +170,9 @@ def _avg_pool2d_planes(x, kh, kw, sh, sw, ph, pw, count_include_pad, y):  # prag
                 y[b, ch, oy, ox] = acc / d
 
 
+_avg_pool2d_serial = serial_twin(_avg_pool2d_planes)
+
+
 def avg_pool2d(
     x: np.ndarray,
     kernel_size: Pair,
@@ -172,8 +185,9 @@ def avg_pool2d(
     _check_dtype("avg_pool2d", x)
     x = np.ascontiguousarray(x)
     y = np.empty((x.shape[0], x.shape[1]) + tuple(out_size), dtype=x.dtype)
-    _avg_pool2d_planes(x, kernel_size[0], kernel_size[1], stride[0], stride[1],
-                       padding[0], padding[1], bool(count_include_pad), y)
+    kernel = pick(_avg_pool2d_planes, _avg_pool2d_serial)
+    kernel(x, kernel_size[0], kernel_size[1], stride[0], stride[1],
+           padding[0], padding[1], bool(count_include_pad), y)
     return y
 
 
@@ -199,6 +213,9 @@ def _avg_pool2d_backward_planes(gy, kh, kw, sh, sw, ph, pw, count_include_pad,
                         gx[b, ch, hh, ww] += g
 
 
+_avg_pool2d_backward_serial = serial_twin(_avg_pool2d_backward_planes)
+
+
 def avg_pool2d_backward(
     gy: np.ndarray,
     x_shape: tuple[int, int, int, int],
@@ -211,7 +228,8 @@ def avg_pool2d_backward(
     scattered within the (n, c) plane each iteration owns."""
     _check_dtype("avg_pool2d_backward", gy)
     gx = np.empty(tuple(x_shape), dtype=gy.dtype)
-    _avg_pool2d_backward_planes(np.ascontiguousarray(gy), kernel_size[0], kernel_size[1],
-                                stride[0], stride[1], padding[0], padding[1],
-                                bool(count_include_pad), gx)
+    kernel = pick(_avg_pool2d_backward_planes, _avg_pool2d_backward_serial)
+    kernel(np.ascontiguousarray(gy), kernel_size[0], kernel_size[1],
+           stride[0], stride[1], padding[0], padding[1],
+           bool(count_include_pad), gx)
     return gx

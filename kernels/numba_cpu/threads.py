@@ -3,7 +3,7 @@
 Unless ``NUMBA_THREADING_LAYER`` says otherwise, the kernels run on Numba's OpenMP layer
 (fastest here), set up so that its threads and OpenBLAS's do not spin against each other for
 the two cores. OpenBLAS spins about 0.1 s after a GEMM unless minicnn shortened that (see
-``minicnn/__init__.py``: only possible when minicnn is imported before numpy); libgomp spins
+``minicnn/_blas.py``: only possible when minicnn is imported before numpy); libgomp spins
 a little after each parallel region unless ``OMP_WAIT_POLICY=PASSIVE``. Training steps
 measured here on 2 cores (batch 32; ResNet-20 batch 64):
 
@@ -23,10 +23,17 @@ Numba loads libgomp, which reads it then, and removed afterwards (a PyTorch impo
 shares that libgomp, so its threads wait passively too). Where a libgomp is loaded already
 (PyTorch imported first), its wait policy is fixed, and the kernels use ``workqueue``.
 The choice must be made before the first parallel kernel runs: ``kernels.numba_cpu`` calls
-:func:`start_threads` when it is imported.
+:func:`start_threads` when it is imported. A threading layer set in code
+(``numba.config.THREADING_LAYER``) or in the environment is left alone.
+
+Fork: GNU OpenMP cannot run in a process forked after its threads started (Numba kills such a
+child: "fork() called from a process already using GNU OpenMP"). So every kernel has a twin
+compiled without threads, and :func:`pick` hands the twins to a forked child: a
+``multiprocessing`` pool with the fork start method keeps working, on one thread per worker.
 """
 
 import os
+import re
 import sys
 import types
 from typing import Any
@@ -34,30 +41,34 @@ from typing import Any
 import numba
 from numba import njit
 
+#: what :func:`start_threads` chose, and why (recorded by the benchmark)
+CHOICE = "not chosen yet"
+_OMP_PID: int | None = None  # the process that started Numba's OpenMP threads
 
-def _libgomp_loaded() -> bool:
-    """True when this process has a libgomp.so.1 mapped already (its wait policy is fixed)."""
+
+def _openmp_loaded() -> bool:
+    """True when this process has an OpenMP runtime mapped already (GNU's libgomp, also as a
+    wheel's hashed copy ``libgomp-<hash>.so.1``, or Intel's libiomp): its wait policy is fixed."""
     try:
         with open("/proc/self/maps") as f:
-            return "libgomp.so.1" in f.read()
+            return re.search(r"lib(gomp|iomp5)[-\w.]*\.so", f.read()) is not None
     except OSError:  # not Linux: assume the worst
         return True
 
 
-#: what :func:`start_threads` chose, and why (recorded by the benchmark)
-CHOICE = "not chosen yet"
-
-
 def start_threads() -> None:
     """Pick the threading layer (see the module docstring) and start its threads now."""
-    global CHOICE
+    global CHOICE, _OMP_PID
     if "NUMBA_THREADING_LAYER" in os.environ or numba.config.DISABLE_JIT:
         CHOICE = "left to Numba (NUMBA_THREADING_LAYER or NUMBA_DISABLE_JIT set)"
         return
+    if numba.config.THREADING_LAYER != "default":
+        CHOICE = f"{numba.config.THREADING_LAYER} (numba.config.THREADING_LAYER, set in code)"
+        return
     short_blas_spin = getattr(sys.modules.get("minicnn._blas"), "BLAS_SHORT_SPIN", False)
-    if not short_blas_spin and _libgomp_loaded():
+    if not short_blas_spin and _openmp_loaded():
         numba.config.THREADING_LAYER = "workqueue"
-        CHOICE = "workqueue (a libgomp was loaded already and OpenBLAS spins long)"
+        CHOICE = "workqueue (an OpenMP runtime was loaded already and OpenBLAS spins long)"
         return
     numba.config.THREADING_LAYER = "omp"
     added = not short_blas_spin and "OMP_WAIT_POLICY" not in os.environ
@@ -66,6 +77,7 @@ def start_threads() -> None:
     wait = os.environ.get("OMP_WAIT_POLICY", "default")
     try:
         _launch()  # loads Numba's libgomp, which reads the policy now
+        _OMP_PID = os.getpid()
         CHOICE = f"omp (wait policy {wait}; OpenBLAS spin {'short' if short_blas_spin else 'long'})"
     except Exception:  # no usable OpenMP layer here
         numba.config.THREADING_LAYER = "workqueue"
@@ -81,13 +93,24 @@ def _launch() -> None:
     parallel._launch_threads()
 
 
-def serial_twin(kernel: Any) -> Any:
+def forked_from_openmp() -> bool:
+    """True in a process forked after its parent started Numba's OpenMP threads."""
+    return _OMP_PID is not None and os.getpid() != _OMP_PID
+
+
+def pick(threaded: Any, serial: Any) -> Any:
+    """``threaded``, or its ``serial`` twin in a child forked after OpenMP started."""
+    return serial if forked_from_openmp() else threaded
+
+
+def serial_twin(kernel: Any, **options: Any) -> Any:
     """``kernel`` (a ``parallel=True`` dispatcher or its Python function) compiled without
-    threads (``prange`` is then ``range``), for inputs too small to repay starting them. A copy
-    of the Python function under its own name: Numba's cache keys entries by the function, not
-    by its options, so the two compilations must not share one."""
+    threads (``prange`` is then ``range``) with the njit ``options`` given (fastmath...), for
+    inputs too small to repay starting the threads and for forked children. A copy of the
+    Python function under its own name: Numba's cache keys entries by the function, not by its
+    options, so the two compilations must not share one."""
     fn = getattr(kernel, "py_func", kernel)
     twin = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + "_serial",
                               fn.__defaults__, fn.__closure__)
     twin.__qualname__ = fn.__qualname__ + "_serial"
-    return njit(cache=True)(twin)
+    return njit(cache=True, **options)(twin)

@@ -203,7 +203,8 @@ class Conv2d(Function):
                 gx = xp.matmul(wt, gyg).reshape(x.shape)
         else:
             cols_x = need_x  # g_x by col2im (else by the direct kernel, or not needed)
-            if need_x and algo == "direct":
+            if need_x and algo == "direct" and hasattr(k, "conv2d_direct"):
+                # (a kernel set switched since forward may lack it: then col2im below)
                 # g_x is the full correlation of g_y with the flipped, transposed weights
                 wf = xp.ascontiguousarray(w.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1])
                 gx = k.conv2d_direct(gy, wf, (kh - 1 - padding[0], kw - 1 - padding[1]))
