@@ -12,10 +12,13 @@ import minicnn before numpy, or export OPENBLAS_THREAD_TIMEOUT=16, to get it.
 import os
 import sys
 
+# In effect: minicnn set it before numpy loaded, or the user did (in the environment, before
+# Python started: the only way it can be in effect when numpy came first). Child processes
+# inherit the variable, and with it the short spin.
 BLAS_SHORT_SPIN = False
 if "numpy" not in sys.modules:
     os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "16")
-    try:
-        BLAS_SHORT_SPIN = int(os.environ["OPENBLAS_THREAD_TIMEOUT"]) <= 20
-    except ValueError:
-        pass
+try:
+    BLAS_SHORT_SPIN = int(os.environ.get("OPENBLAS_THREAD_TIMEOUT", "28")) <= 20
+except ValueError:
+    pass

@@ -110,8 +110,11 @@ def test_openblas_thread_timeout(preset, numpy_first, expected) -> None:
     # numpy first: OpenMP with a passive wait, set while Numba loads libgomp, then removed
     ("numpy", {}, "omp None | omp (wait policy PASSIVE; OpenBLAS spin long)"),
     # torch first (it loads numpy and its own libgomp): workqueue
-    ("torch", {}, "workqueue None | workqueue (a libgomp was loaded already and OpenBLAS "
-                  "spins long)"),
+    ("torch", {}, "workqueue None | workqueue (an OpenMP runtime was loaded already and "
+                  "OpenBLAS spins long)"),
+    # the user's own short OpenBLAS spin, exported before Python started, counts too
+    ("numpy", {"OPENBLAS_THREAD_TIMEOUT": "12"},
+     "omp None | omp (wait policy default; OpenBLAS spin short)"),
     ("numpy", {"NUMBA_THREADING_LAYER": "workqueue"},
      "workqueue None | left to Numba (NUMBA_THREADING_LAYER or NUMBA_DISABLE_JIT set)"),
     ("numpy", {"OMP_WAIT_POLICY": "ACTIVE"},

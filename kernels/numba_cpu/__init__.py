@@ -4,7 +4,8 @@
 Each kernel is a plain Python function wrapped by ``numba.njit(parallel=True, cache=True)``;
 with ``NUMBA_DISABLE_JIT=1`` the same code runs as Python, so tests cover it.
 
-Threading: see :mod:`kernels.numba_cpu.threads` (OpenMP with a passive wait policy).
+Threading: see :mod:`kernels.numba_cpu.threads` (Numba's OpenMP layer, set up not to spin
+against OpenBLAS; single-thread twins in processes forked after it started).
 """
 
 from kernels.numba_cpu.activation import relu_backward

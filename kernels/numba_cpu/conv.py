@@ -59,7 +59,7 @@ def _im2col_planes(x, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, out):
         n = r // c_
         c = r - n * c_
         xs = x[n, c]
-        xf = xs.ravel() if flat else xs[0]
+        xf = xs.ravel()  # used by the flat path only
         for i in range(kh):
             iy0 = i * dh - ph
             oy_lo, oy_hi = _span(iy0, sh, h_, oh)

@@ -20,7 +20,7 @@ starting the threads costs more than they save. On the OpenMP layer (the default
 on one at 32x16x8x8 (2^15 values), 0.99 against 1.27 ms at 2^18; on the workqueue layer,
 whose threads cost 30-200 us per parallel loop to wake on this busy 2-core machine, one
 thread won below 2^18 (0.06 ms against 0.6 ms at 32x16x8x8 while another process held a
-core), so the bound is 2^18 there.
+core). The bound is set for the OpenMP layer.
 
 Passes over memory: statistics 1 (each task's mean and then its sum of squared deviations, by
 two passes over rows that sit in cache, combined across tasks by Chan, Golub & LeVeque's

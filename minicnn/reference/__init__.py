@@ -7,9 +7,10 @@ Pairs are ``(h, w)`` tuples of ints.
 
 Convolution (``conv.py``)
   im2col(x, kernel_size, stride, padding, dilation, out=None) -> cols
-      x (N, C, H, W) -> cols (N, C*kh*kw, oh*ow); row ``c*kh*kw + i*kw + j``, column
-      ``oy*ow + ox``; zero where the window reads padding. ``out``, when given, is a
-      C-contiguous buffer of that shape and dtype to write into (and is returned).
+      x (N, C, H, W) -> cols (C*kh*kw, N*oh*ow); row ``c*kh*kw + i*kw + j``, column
+      ``(n*oh + oy)*ow + ox`` (the images side by side); zero where the window reads
+      padding. ``out``, when given, is a C-contiguous buffer of that shape and dtype to
+      write into (and is returned).
   col2im(cols, x_shape, kernel_size, stride, padding, dilation) -> x
       the adjoint of im2col: <im2col(x), c> == <x, col2im(c)>.
 

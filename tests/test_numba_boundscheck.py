@@ -1,0 +1,122 @@
+"""Every Numba kernel under NUMBA_BOUNDSCHECK=1, on geometries chosen to reach the edges.
+
+Numba checks no bounds by default: a kernel that reads past an array (in a masked lane, a
+dropped output column, a padding border) can still return right values, so comparisons with
+the reference cannot see it. With bounds checking on, such a read raises IndexError. One
+subprocess, float64, a fresh compile cache (the checks are compiled in).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("numba")
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SCRIPT = textwrap.dedent(
+    """
+    import itertools
+    import numpy as np
+    import kernels.numba_cpu as nb
+    import minicnn.reference as ref
+    from kernels.numba_cpu import direct
+
+    rng = np.random.default_rng(0)
+    checked = 0
+
+    def same(a, b):
+        global checked
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+        checked += 1
+
+    # im2col / col2im: the contiguous-run path (stride 1, ow == W) and the row path, with
+    # padding past the kernel, dilation, width 1, kernels wider than the plane
+    for (h, w), (kh, kw), ph, (dh, dw), s in itertools.product(
+            [(1, 1), (1, 4), (3, 1), (4, 5)], [(1, 1), (2, 3), (3, 3)], [0, 1, 3],
+            [(1, 1), (2, 1)], [1, 2]):
+        pw = dw * (kw - 1) // 2 if (dw * (kw - 1)) % 2 == 0 else 0
+        if dh * (kh - 1) + 1 > h + 2 * ph or dw * (kw - 1) + 1 > w + 2 * pw:
+            continue
+        x = rng.standard_normal((2, 2, h, w))
+        g = ((kh, kw), (s, s), (ph, pw), (dh, dw))
+        cols = nb.im2col(x, *g)
+        same(cols, ref.im2col(x, *g))
+        same(nb.col2im(cols, x.shape, *g), ref.col2im(cols, x.shape, *g))
+
+    # the direct 3x3 kernel: paddings 0-2, planes down to the kernel
+    for (h, w), ph, pw in itertools.product([(1, 1), (1, 3), (3, 3), (4, 6)], [0, 1, 2],
+                                            [0, 1, 2]):
+        if h + 2 * ph < 3 or w + 2 * pw < 3:
+            continue
+        x, wt = rng.standard_normal((2, 3, h, w)), rng.standard_normal((2, 3, 3, 3))
+        cols = ref.im2col(x, (3, 3), (1, 1), (ph, pw), (1, 1))
+        want = (wt.reshape(2, -1) @ cols).reshape(2, 2, h + 2 * ph - 2, w + 2 * pw - 2)
+        same(direct.conv2d_direct(x, wt, (ph, pw)), want.transpose(1, 0, 2, 3))
+
+    # pooling: padding, stride past the window, ceil-mode sizes
+    for (h, w), k, s, p in itertools.product([(1, 1), (2, 5), (5, 4)], [1, 2, 3], [1, 2, 3],
+                                             [0, 1]):
+        if p > k // 2:
+            continue
+        for extra in (0, 1):
+            oh = (h + 2 * p - k) // s + 1 + extra
+            ow = (w + 2 * p - k) // s + 1 + extra
+            if oh < 1 or ow < 1 or (oh - 1) * s >= h + p or (ow - 1) * s >= w + p:
+                continue
+            x = rng.standard_normal((2, 2, h, w))
+            geo = ((k, k), (s, s), (p, p))
+            y, am = nb.max_pool2d(x, *geo, (oh, ow))
+            y2, am2 = ref.max_pool2d(x, *geo, (oh, ow))
+            same(y, y2)
+            assert np.array_equal(am, am2)
+            gy = rng.standard_normal(y.shape)
+            same(nb.max_pool2d_backward(gy, am, x.shape, *geo),
+                 ref.max_pool2d_backward(gy, am2, x.shape, *geo))
+            for cip in (True, False):
+                same(nb.avg_pool2d(x, *geo, (oh, ow), cip), ref.avg_pool2d(x, *geo, (oh, ow), cip))
+                same(nb.avg_pool2d_backward(gy, x.shape, *geo, cip),
+                     ref.avg_pool2d_backward(gy, x.shape, *geo, cip))
+
+    # LRN, batch norm, ReLU
+    for c, size in [(1, 5), (3, 2), (7, 5)]:
+        x = rng.standard_normal((2, c, 3, 2))
+        y, sc = nb.local_response_norm(x, size, 0.9, 0.75, 1.0)
+        y2, sc2 = ref.local_response_norm(x, size, 0.9, 0.75, 1.0)
+        same(y, y2)
+        gy = rng.standard_normal(x.shape)
+        same(nb.local_response_norm_backward(x, y, sc, gy, size, 0.9, 0.75, 1.0),
+             ref.local_response_norm_backward(x, y2, sc2, gy, size, 0.9, 0.75, 1.0))
+    for shape in [(1, 1), (3, 2), (2, 3, 1, 5)]:
+        x, gy = rng.standard_normal(shape), rng.standard_normal(shape)
+        m, v = nb.batch_norm_stats(x)
+        m2, v2 = ref.batch_norm_stats(x)
+        same(m, m2)
+        inv = 1.0 / np.sqrt(v + 1e-5)
+        w, b = rng.standard_normal(shape[1]), rng.standard_normal(shape[1])
+        same(nb.batch_norm(x, w, b, m, inv), ref.batch_norm(x, w, b, m, inv))
+        for a, e in zip(nb.batch_norm_backward(gy, x, w, m, inv, True),
+                        ref.batch_norm_backward(gy, x, w, m, inv, True)):
+            same(a, e)
+        y = np.maximum(x, 0)
+        same(nb.relu_backward(gy, y), ref.relu_backward(gy, y))
+    print("ok", checked)
+    """
+)
+
+
+def test_kernels_stay_in_bounds(tmp_path):
+    env = dict(os.environ, NUMBA_BOUNDSCHECK="1", NUMBA_CACHE_DIR=str(tmp_path),
+               PYTHONPATH=str(ROOT))
+    env.pop("NUMBA_DISABLE_JIT", None)
+    r = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    words = r.stdout.split()
+    assert words[0] == "ok" and int(words[1]) > 200, r.stdout
