@@ -53,7 +53,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="timed rounds per shape; the median is reported (default 9; quick 2)")
     p.add_argument("--pause", type=float, default=None, metavar="SECONDS",
                    help="sleep before each implementation so BLAS threads go idle "
-                        "(default 0.02; quick 0.01)")
+                        "(default 0.005)")
     p.add_argument("--threads", type=int, default=None, metavar="T",
                    help="threads for BLAS, Numba and torch (default: usable cores)")
     p.add_argument("--sections", type=_csv, default=list(SECTIONS), metavar="LIST",
@@ -134,7 +134,7 @@ def run(args: argparse.Namespace, out: Any = None) -> int:
         report.emit(list_lines(args), out)
         return 0
     repeats = args.repeats or (2 if quick else 9)
-    pause = args.pause if args.pause is not None else (0.01 if quick else 0.02)
+    pause = args.pause if args.pause is not None else 0.005
     warmup = 0 if quick else 1
     threads = args.threads or machine.usable_cores()
     xp: Any

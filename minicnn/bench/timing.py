@@ -3,11 +3,13 @@
 Implementations are timed round by round (A B C, then B C A, ...) so that a noisy phase of
 the machine hits all of them; before each implementation the timer sleeps ``pause`` seconds
 so that the worker threads of the one before stop spinning (shared/PERF-NOTES.md: a 2-thread
-Numba kernel right after a numpy matmul ran 30-90% slower). The pause is short (20 ms by
-default): OpenBLAS spins 25 us after a GEMM once minicnn has set OPENBLAS_THREAD_TIMEOUT,
-PyTorch's OpenMP threads well under a millisecond, while a long idle makes the next call a
-cold start: measured on this 2-core VM, a 1x1 conv forward+backward taking 8.6 ms back to
-back took 10.7 ms after 50 ms idle and 25 ms after 250 ms (cold caches, halted vCPUs).
+Numba kernel right after a numpy matmul ran 30-90% slower). The pause is short (5 ms by
+default): OpenBLAS spins 25 us after a GEMM once minicnn has set OPENBLAS_THREAD_TIMEOUT, GNU
+OpenMP's threads about a millisecond, while a longer idle makes the next call a cold start on
+this 2-core VM (halted vCPUs, cold caches). Measured here: a 1x1 conv forward+backward taking
+8.6 ms back to back took 10.7 ms after 50 ms idle and 25 ms after 250 ms; a 5x5 conv forward
+2.5 ms after 5 ms idle, 11.7 ms after 20 ms; Numba's im2col alone 0.5 ms after 5 ms, 7.2 ms
+after 20 ms.
 """
 
 from __future__ import annotations
