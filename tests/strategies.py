@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 from hypothesis import strategies as st
 
@@ -29,3 +34,19 @@ def t64(a: np.ndarray, requires_grad: bool = True) -> minicnn.Tensor:
 
 seeds = st.integers(min_value=0, max_value=2**31 - 1)
 pair = st.integers(min_value=1, max_value=3)
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_without_jit(script: str) -> str:
+    """Run ``script`` in a fresh Python with NUMBA_DISABLE_JIT=1 (the Numba kernels are then
+    plain Python, so their code is covered) and the reference kernels selected; returns its
+    stdout, failing the test with its stderr if it exits non-zero."""
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1", MINICNN_KERNELS="numpy")
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return proc.stdout
+

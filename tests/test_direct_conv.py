@@ -3,11 +3,7 @@ and when conv2d's ``algo`` takes it."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,9 +17,7 @@ from kernels.numba_cpu import direct as kd  # noqa: E402
 from minicnn import backend  # noqa: E402
 from minicnn import functional as F  # noqa: E402
 from minicnn.ops import conv as conv_mod  # noqa: E402
-from tests.strategies import seeds, t64  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.strategies import run_without_jit, seeds, t64  # noqa: E402
 
 
 @st.composite
@@ -207,8 +201,4 @@ def test_runs_without_jit():
         print("ok")
         """
     )
-    env = dict(os.environ, NUMBA_DISABLE_JIT="1", PYTHONPATH=str(ROOT))
-    res = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=300)
-    assert res.returncode == 0, res.stderr
-    assert res.stdout.strip() == "ok"
+    assert run_without_jit(script).strip() == "ok"

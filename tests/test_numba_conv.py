@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,9 +13,7 @@ pytest.importorskip("numba")
 
 from kernels.numba_cpu import conv as nb  # noqa: E402
 from minicnn.reference import conv as ref  # noqa: E402
-from tests.strategies import seeds  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.strategies import run_without_jit, seeds  # noqa: E402
 
 
 @st.composite
@@ -138,8 +132,4 @@ def test_runs_without_jit():
         print("ok")
         """
     )
-    env = dict(os.environ, NUMBA_DISABLE_JIT="1", PYTHONPATH=str(ROOT))
-    res = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=300)
-    assert res.returncode == 0, res.stderr
-    assert res.stdout.strip() == "ok"
+    assert run_without_jit(script).strip() == "ok"

@@ -5,11 +5,7 @@ NUMBA_DISABLE_JIT=1 in a subprocess."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,9 +18,8 @@ import minicnn.reference.activation as ref_act  # noqa: E402
 import minicnn.reference.norm as ref  # noqa: E402
 from kernels.numba_cpu import activation as nb_act  # noqa: E402
 from kernels.numba_cpu import norm as nb  # noqa: E402
-from tests.strategies import seeds  # noqa: E402
+from tests.strategies import run_without_jit, seeds  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 TOL = {np.float64: 1e-12, np.float32: 1e-5}
 FIXTURE_OK = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -271,9 +266,4 @@ NO_JIT_SCRIPT = textwrap.dedent("""
 
 
 def test_kernels_run_without_jit():
-    env = dict(os.environ, NUMBA_DISABLE_JIT="1", MINICNN_KERNELS="numpy")
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    proc = subprocess.run([sys.executable, "-c", NO_JIT_SCRIPT], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    assert "NO_JIT_OK" in proc.stdout
+    assert "NO_JIT_OK" in run_without_jit(NO_JIT_SCRIPT)
