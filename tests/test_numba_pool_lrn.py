@@ -127,6 +127,28 @@ def test_max_pool2d_nan_and_neg_inf():
         assert np.isnan(y).any() and np.isneginf(y).any()
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_max_pool_3x3_stride_2_ties_nan_inf(dtype):
+    """The 3x3/2 fast path (padding 0 and 1) and its clipped edge windows: values from {0, 1,
+    2} (ties everywhere: the first maximum in row-major order must win), NaN and -inf
+    sprinkled in, odd and even widths, ceil_mode; y and argmax equal to the reference's."""
+    rng = np.random.default_rng(5)
+    for p in (0, 1):
+        for h in range(max(1, 3 - 2 * p), 9):
+            for w in range(max(1, 3 - 2 * p), 13):
+                x = rng.integers(0, 3, size=(2, 2, h, w)).astype(dtype)
+                x.reshape(-1)[rng.integers(0, x.size, 3)] = np.nan
+                x.reshape(-1)[rng.integers(0, x.size, 3)] = -np.inf
+                for ceil_mode in (False, True):
+                    out = (pool_output_size(h, 3, 2, p, ceil_mode),
+                           pool_output_size(w, 3, 2, p, ceil_mode))
+                    args = ((3, 3), (2, 2), (p, p))
+                    y, a = nb_pool.max_pool2d(x, *args, out)
+                    ry, ra = ref_pool.max_pool2d(x, *args, out)
+                    np.testing.assert_array_equal(y, ry)
+                    np.testing.assert_array_equal(a, ra)
+
+
 def test_pool_non_contiguous_inputs():
     rng = np.random.default_rng(2)
     x = rng.standard_normal((2, 3, 9, 8)).transpose(0, 1, 3, 2)

@@ -11,6 +11,10 @@ Taking a later value only when it is strictly greater (or NaN) in both passes ke
 reference's rule, the first maximum in row-major window order wins and the last NaN
 propagates. Each row is split into its ``stride`` phases (``x[.., q::sw]``, -inf beyond the
 edges) so that both passes are contiguous loops over output columns, which LLVM vectorises.
+The common 3x3/2 window (padding 0 or 1) skips the split: its three columns are read with
+literal strides from a loop counter that starts at 0, which LLVM vectorises directly (AlexNet's
+pool1, 32x96x55x55 float32: 15.4 -> 6.1 ms forward); only the windows clipped by a row's end
+are done one at a time.
 The loops index arrays in full rather than through views: each view costs a reference count
 update that the threads contend for (measured: 14 ms -> 6 ms on 64x64x32x32).
 """
@@ -33,6 +37,17 @@ def _check_dtype(name: str, a: np.ndarray) -> None:
         )
 
 
+@njit(inline="always", cache=True)
+def _best3(v0, v1, v2, c0):  # pragma: no cover - jit
+    """The best of three consecutive cells and its column, by the reference's rule: the first
+    maximum wins, the last NaN propagates."""
+    t1 = (v1 > v0) | (v1 != v1)
+    bo = v1 if t1 else v0
+    io = c0 + 1 if t1 else c0
+    t2 = (v2 > bo) | (v2 != v2)
+    return (v2 if t2 else bo), (c0 + 2 if t2 else io)
+
+
 @njit(parallel=True, cache=True)
 def _max_pool2d_planes(x, kh, kw, sh, sw, ph, pw, y, argmax):  # pragma: no cover - jit
     n, c, h, w = x.shape
@@ -42,6 +57,10 @@ def _max_pool2d_planes(x, kh, kw, sh, sw, ph, pw, y, argmax):  # pragma: no cove
     #   = phase[(j - pw) % sw, ox + (j - pw) // sw - lo], phase[q, t] = x[.., (t + lo)*sw + q]
     lo = min(0, -pw) // sw
     plen = ow - lo + (kw - 1 - pw) // sw + 1
+    # 3x3/2 (padding 0 or 1): the output columns [ox_a, ox_b) whose three input columns
+    # 2*ox - pw + (0, 1, 2) are all inside the row
+    ox_b = max(min(ow, (w - 3 + pw) // 2 + 1), 0)
+    ox_a = min(pw, ox_b)
     for p in prange(n * c):
         b = p // c
         ch = p % c
@@ -49,6 +68,35 @@ def _max_pool2d_planes(x, kh, kw, sh, sw, ph, pw, y, argmax):  # pragma: no cove
         hm = np.empty((h, ow), dtype=x.dtype)  # 1) best along each row's window columns
         hj = np.empty((h, ow), dtype=np.int64)  #    and its input column
         for r in range(h):
+            if sw == 2 and kw == 3 and pw <= 1:
+                # the common 3x3/2 pool: literal strides and offsets from a loop counter that
+                # starts at 0 (so LLVM knows no index is negative), which LLVM vectorises with
+                # wide loads and shuffles, no phase split; windows that leave the row below
+                if pw == 0:
+                    for k in range(ox_b):  # ox = k: columns 2k, 2k+1, 2k+2
+                        hm[r, k], hj[r, k] = _best3(x[b, ch, r, 2 * k], x[b, ch, r, 2 * k + 1],
+                                                    x[b, ch, r, 2 * k + 2], 2 * k)
+                else:
+                    for k in range(ox_b - 1):  # ox = k + 1: columns 2k+1, 2k+2, 2k+3
+                        hm[r, k + 1], hj[r, k + 1] = _best3(
+                            x[b, ch, r, 2 * k + 1], x[b, ch, r, 2 * k + 2],
+                            x[b, ch, r, 2 * k + 3], 2 * k + 1)
+                for ox in range(ow):  # windows clipped by the row's ends, one at a time
+                    if ox_a <= ox < ox_b:
+                        continue
+                    w0 = ox * sw - pw
+                    w1 = min(w0 + kw, w)
+                    w0 = max(w0, 0)
+                    bo = x[b, ch, r, w0]  # every window holds at least one input cell
+                    io = w0
+                    for ww in range(w0 + 1, w1):
+                        v = x[b, ch, r, ww]
+                        t = (v > bo) | (v != v)
+                        bo = v if t else bo
+                        io = ww if t else io
+                    hm[r, ox] = bo
+                    hj[r, ox] = io
+                continue
             for q in range(sw):  # split the row into its sw phases, -inf outside it
                 t0 = min(max(-((lo * sw + q) // sw), 0), plen)  # first t with col >= 0
                 t1 = min(max(-((lo * sw + q - w) // sw), t0), plen)  # first t with col >= w
