@@ -61,14 +61,15 @@ def _max_pool2d_planes(x, kh, kw, sh, sw, ph, pw, y, argmax):  # pragma: no cove
     # 2*ox - pw + (0, 1, 2) are all inside the row
     ox_b = max(min(ow, (w - 3 + pw) // 2 + 1), 0)
     ox_a = min(pw, ox_b)
+    fast = sw == 2 and kw == 3 and pw <= 1  # the 3x3/2 path below needs no phase buffer
     for p in prange(n * c):
         b = p // c
         ch = p % c
-        phase = np.empty((sw, plen), dtype=x.dtype)
+        phase = np.empty((sw, 0 if fast else plen), dtype=x.dtype)
         hm = np.empty((h, ow), dtype=x.dtype)  # 1) best along each row's window columns
         hj = np.empty((h, ow), dtype=np.int64)  #    and its input column
         for r in range(h):
-            if sw == 2 and kw == 3 and pw <= 1:
+            if fast:
                 # the common 3x3/2 pool: literal strides and offsets from a loop counter that
                 # starts at 0 (so LLVM knows no index is negative), which LLVM vectorises with
                 # wide loads and shuffles, no phase split; windows that leave the row below

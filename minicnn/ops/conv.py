@@ -187,11 +187,10 @@ class Conv2d(Function):
         need_x, need_w, need_b = self.needs_input_grad[:3]
         k = backend.kernels_for(gy)
         xp = backend.get_array_module(gy)
-        n, c, h, wd = x.shape
+        n = x.shape[0]
         f, cg, kh, kw = w.shape
         g, fg, kk = groups, f // groups, cg * kh * kw
-        oh, ow = gy.shape[2:]
-        ll = oh * ow
+        ll = gy.shape[2] * gy.shape[3]
         gwt = gx = None  # gwt: the weight gradient as (G, K/G, F/G)
         if _is_pointwise(kh, kw, stride, padding, dilation):
             wt = xp.ascontiguousarray(w.reshape(g, fg, kk).transpose(0, 2, 1))  # (G, C/G, F/G)
@@ -228,7 +227,8 @@ class Conv2d(Function):
         f, cg, kh, kw = w.shape
         g, fg, kk = groups, f // groups, cg * kh * kw
         ll = gy.shape[2] * gy.shape[3]
-        wt = xp.ascontiguousarray(w.reshape(g, fg, kk).transpose(0, 2, 1))  # (G, K/G, F/G)
+        if need_x:
+            wt = xp.ascontiguousarray(w.reshape(g, fg, kk).transpose(0, 2, 1))  # (G, K/G, F/G)
         gwt = gx = None
         m = _chunk(n, c * kh * kw * ll * x.dtype.itemsize)
         if need_x and m < n:
