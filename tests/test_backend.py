@@ -105,20 +105,25 @@ def test_openblas_thread_timeout(preset, numpy_first, expected) -> None:
 
 @pytest.mark.skipif(not backend._numba_importable(), reason="numba not importable")
 @pytest.mark.parametrize("first,env,expected", [
-    # minicnn first: OpenBLAS spins briefly, so OpenMP with its default wait, nothing set
-    ("", {}, "omp None | omp (wait policy default; OpenBLAS spin short)"),
+    # minicnn first: OpenBLAS spins briefly, so OpenMP with an active wait of a short spin,
+    # set while Numba loads libgomp, then removed
+    ("", {}, "omp None None | omp (wait policy default, spin count 10000; OpenBLAS spin short)"),
     # numpy first: OpenMP with a passive wait, set while Numba loads libgomp, then removed
-    ("numpy", {}, "omp None | omp (wait policy PASSIVE; OpenBLAS spin long)"),
+    ("numpy", {}, "omp None None | omp (wait policy PASSIVE, spin count default; OpenBLAS spin "
+                  "long)"),
     # torch first (it loads numpy and its own libgomp): workqueue
-    ("torch", {}, "workqueue None | workqueue (an OpenMP runtime was loaded already and "
+    ("torch", {}, "workqueue None None | workqueue (an OpenMP runtime was loaded already and "
                   "OpenBLAS spins long)"),
     # the user's own short OpenBLAS spin, exported before Python started, counts too
     ("numpy", {"OPENBLAS_THREAD_TIMEOUT": "12"},
-     "omp None | omp (wait policy default; OpenBLAS spin short)"),
+     "omp None None | omp (wait policy default, spin count 10000; OpenBLAS spin short)"),
     ("numpy", {"NUMBA_THREADING_LAYER": "workqueue"},
-     "workqueue None | left to Numba (NUMBA_THREADING_LAYER or NUMBA_DISABLE_JIT set)"),
+     "workqueue None None | left to Numba (NUMBA_THREADING_LAYER or NUMBA_DISABLE_JIT set)"),
     ("numpy", {"OMP_WAIT_POLICY": "ACTIVE"},
-     "omp ACTIVE | omp (wait policy ACTIVE; OpenBLAS spin long)"),
+     "omp ACTIVE None | omp (wait policy ACTIVE, spin count default; OpenBLAS spin long)"),
+    # the user's own spin count is left alone
+    ("", {"GOMP_SPINCOUNT": "500"},
+     "omp None 500 | omp (wait policy default, spin count 500; OpenBLAS spin short)"),
 ])
 def test_numba_threads(first, env, expected) -> None:
     if first == "torch":
@@ -127,10 +132,11 @@ def test_numba_threads(first, env, expected) -> None:
         "import minicnn\nimport os, numba, minicnn.functional as F\n"
         "from kernels.numba_cpu import threads\n"
         "F.max_pool2d(minicnn.randn(1, 1, 4, 4), 2)\n"
-        "print(numba.threading_layer(), os.environ.get('OMP_WAIT_POLICY'), '|', threads.CHOICE)")
+        "print(numba.threading_layer(), os.environ.get('OMP_WAIT_POLICY'),\n"
+        "      os.environ.get('GOMP_SPINCOUNT'), '|', threads.CHOICE)")
     full = {k: v for k, v in os.environ.items()
             if k not in ("NUMBA_THREADING_LAYER", "OMP_WAIT_POLICY", "MINICNN_KERNELS",
-                         "OPENBLAS_THREAD_TIMEOUT")}
+                         "OPENBLAS_THREAD_TIMEOUT", "GOMP_SPINCOUNT")}
     full.update(env)
     r = subprocess.run([sys.executable, "-c", code], env=full, capture_output=True, text=True,
                        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),

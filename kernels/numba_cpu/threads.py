@@ -17,10 +17,16 @@ numpy first: small VGG-11               32 ms      144 ms                 27 ms
 numpy first: small ResNet-18            90 ms      380 ms                 83 ms
 ======================================  =========  =====================  ===============
 
-So: with OpenBLAS's spin short, OpenMP with its default wait, and nothing else is changed.
-Otherwise OpenMP with a passive wait, set for Numba's libgomp only: the variable is set while
-Numba loads libgomp, which reads it then, and removed afterwards (a PyTorch imported later
-shares that libgomp, so its threads wait passively too). Where a libgomp is loaded already
+So: with OpenBLAS's spin short, OpenMP with an active wait, but a short one: libgomp's
+default spin (300,000 rounds, about 0.1-1 ms) after a Numba kernel made the OpenBLAS GEMM that
+followed it run at half speed (a 64-channel 8x8 conv, batch 64: forward GEMM 1.5 -> 3.2-4.7 ms;
+its whole forward+backward 8.1 ms with ``GOMP_SPINCOUNT=1000``, 10.3-12.4 ms without). With
+``GOMP_SPINCOUNT=10000`` the ResNet-20 step took 251-276 ms against 284-301 ms (three
+interleaved runs each); the small VGG-11 and ResNet-18 steps did not move (15-18 and 42-51 ms
+either way). Otherwise (OpenBLAS spins long) OpenMP with a passive wait. Either variable is set
+for Numba's libgomp only: it is set while Numba loads libgomp, which reads it then, and removed
+afterwards (a PyTorch imported later shares that libgomp and its setting). A user's
+``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT`` is left alone. Where a libgomp is loaded already
 (PyTorch imported first), its wait policy is fixed, and the kernels use ``workqueue``.
 The choice must be made before the first parallel kernel runs: ``kernels.numba_cpu`` calls
 :func:`start_threads` when it is imported. A threading layer set in code
@@ -41,6 +47,8 @@ from typing import Any
 import numba
 from numba import njit
 
+#: libgomp's spin before its idle threads sleep, where OpenBLAS's spin is short (see above)
+SPIN_COUNT = "10000"
 #: what :func:`start_threads` chose, and why (recorded by the benchmark)
 CHOICE = "not chosen yet"
 _OMP_PID: int | None = None  # the process that started Numba's OpenMP threads
@@ -71,20 +79,24 @@ def start_threads() -> None:
         CHOICE = "workqueue (an OpenMP runtime was loaded already and OpenBLAS spins long)"
         return
     numba.config.THREADING_LAYER = "omp"
-    added = not short_blas_spin and "OMP_WAIT_POLICY" not in os.environ
-    if added:
-        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    added: dict[str, str] = {}
+    if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
+        added = ({"GOMP_SPINCOUNT": SPIN_COUNT} if short_blas_spin
+                 else {"OMP_WAIT_POLICY": "PASSIVE"})
+    os.environ.update(added)
     wait = os.environ.get("OMP_WAIT_POLICY", "default")
+    spin = os.environ.get("GOMP_SPINCOUNT", "default")
     try:
         _launch()  # loads Numba's libgomp, which reads the policy now
         _OMP_PID = os.getpid()
-        CHOICE = f"omp (wait policy {wait}; OpenBLAS spin {'short' if short_blas_spin else 'long'})"
+        CHOICE = (f"omp (wait policy {wait}, spin count {spin}; OpenBLAS spin "
+                  f"{'short' if short_blas_spin else 'long'})")
     except Exception:  # no usable OpenMP layer here
         numba.config.THREADING_LAYER = "workqueue"
         CHOICE = "workqueue (no usable OpenMP layer)"
     finally:
-        if added:
-            del os.environ["OMP_WAIT_POLICY"]
+        for name in added:
+            del os.environ[name]
 
 
 def _launch() -> None:
