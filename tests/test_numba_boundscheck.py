@@ -55,9 +55,10 @@ SCRIPT = textwrap.dedent(
                                             [0, 1, 2]):
         if h + 2 * ph < 3 or w + 2 * pw < 3:
             continue
-        x, wt = rng.standard_normal((2, 3, h, w)), rng.standard_normal((2, 3, 3, 3))
+        # 5 filters: one block of four, one alone
+        x, wt = rng.standard_normal((2, 3, h, w)), rng.standard_normal((5, 3, 3, 3))
         cols = ref.im2col(x, (3, 3), (1, 1), (ph, pw), (1, 1))
-        want = (wt.reshape(2, -1) @ cols).reshape(2, 2, h + 2 * ph - 2, w + 2 * pw - 2)
+        want = (wt.reshape(5, -1) @ cols).reshape(5, 2, h + 2 * ph - 2, w + 2 * pw - 2)
         same(direct.conv2d_direct(x, wt, (ph, pw)), want.transpose(1, 0, 2, 3))
 
     # pooling: padding, stride past the window, ceil-mode sizes
