@@ -35,6 +35,7 @@ KERNEL_NAMES = (
     "batch_norm_stats",
     "batch_norm",
     "batch_norm_backward",
+    "relu",
     "relu_backward",
 )
 

@@ -106,6 +106,7 @@ SCRIPT = textwrap.dedent(
                         ref.batch_norm_backward(gy, x, w, m, inv, True)):
             same(a, e)
         y = np.maximum(x, 0)
+        same(nb.relu(x), ref.relu(x))
         same(nb.relu_backward(gy, y), ref.relu_backward(gy, y))
     print("ok", checked)
     """

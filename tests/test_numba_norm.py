@@ -196,6 +196,38 @@ def test_relu_backward(shape, dtype, seed):
     assert ref_act.relu_backward(gy, y).dtype == gy.dtype
 
 
+@given(shape=st.sampled_from([(0,), (1,), (7,), (3, 5), (2, 3, 4, 5), (64, 33)]),
+       dtype=st.sampled_from([np.float64, np.float32]), seed=seeds,
+       parallel_min=st.sampled_from([0, None]))
+def test_relu(shape, dtype, seed, parallel_min):
+    """max(x, 0) bit for bit, on one thread and on the threads: NaN stays NaN, -0 and -inf
+    become +0, inf and denormals pass."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape).astype(dtype)
+    specials = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e-310, -1e-310], dtype=dtype)
+    x.reshape(-1)[: specials.size] = specials[: x.size]
+    old = nb_act._PARALLEL_MIN
+    nb_act._PARALLEL_MIN = old if parallel_min is None else parallel_min
+    try:
+        y = nb_act.relu(x)
+    finally:
+        nb_act._PARALLEL_MIN = old
+    want = ref_act.relu(x)
+    assert y.dtype == x.dtype == want.dtype and y.shape == x.shape
+    np.testing.assert_array_equal(y, want)  # NaN == NaN here
+    np.testing.assert_array_equal(np.signbit(y), np.signbit(want))  # no -0 out
+    np.testing.assert_array_equal(np.signbit(want), np.isnan(x) & np.signbit(x))
+
+
+def test_relu_non_contiguous_and_other_dtypes():
+    x = np.random.default_rng(5).standard_normal((5, 6)).T[::-1]
+    np.testing.assert_array_equal(nb_act.relu(x), np.maximum(x, 0))
+    x16 = x.astype(np.float16)
+    got = nb_act.relu(x16)
+    assert got.dtype == np.float16
+    np.testing.assert_array_equal(got, np.maximum(x16, 0))
+
+
 @pytest.mark.parametrize("parallel_min", [0, None])
 def test_relu_backward_on_threads(parallel_min):
     """The threaded kernel: forced on a small input, and by size on 2^18 + 3 values."""
@@ -235,6 +267,7 @@ NO_JIT_SCRIPT = textwrap.dedent("""
     assert type(nn._backward_serial).__name__ == "function"
     assert type(na._relu_backward).__name__ == "function"
     assert type(na._relu_backward_threads).__name__ == "function"
+    assert type(na._relu).__name__ == "function"
 
     rng = np.random.default_rng(0)
     for dt, parallel_min in ((np.float64, 0), (np.float32, 1 << 62)):
@@ -260,6 +293,7 @@ NO_JIT_SCRIPT = textwrap.dedent("""
                     for g, r in zip(got, want):
                         np.testing.assert_allclose(g, r, rtol=tol, atol=10 * tol)
             y = np.maximum(x - 2.0, 0).astype(dt)
+            assert np.array_equal(na.relu(x - 2.0), ra.relu(x - 2.0))
             assert np.array_equal(na.relu_backward(gy, y), ra.relu_backward(gy, y))
     print("NO_JIT_OK")
 """)

@@ -1,6 +1,6 @@
 """CUDA kernels, compiled by CuPy (``RawModule``, once per device): the same names and
 signatures as ``minicnn.reference`` (the spec), plus an implicit-GEMM convolution forward
-(``conv2d_implicit_gemm``) and a fused ``bias_relu``. Batch norm and the ReLU backward are the
+(``conv2d_implicit_gemm``) and a fused ``bias_relu``. Batch norm and ReLU are the
 reference's own code (``minicnn.reference.norm``, ``.activation``), which CuPy runs as it is.
 
 Each ``.cu`` source sits beside the Python that launches it; kernel names start with
@@ -18,7 +18,7 @@ from kernels.cuda.pool import (
     max_pool2d,
     max_pool2d_backward,
 )
-from minicnn.reference.activation import relu_backward
+from minicnn.reference.activation import relu, relu_backward
 from minicnn.reference.norm import batch_norm, batch_norm_backward, batch_norm_stats
 
 __all__ = [
@@ -35,5 +35,6 @@ __all__ = [
     "local_response_norm_backward",
     "max_pool2d",
     "max_pool2d_backward",
+    "relu",
     "relu_backward",
 ]

@@ -8,7 +8,7 @@ Threading: see :mod:`kernels.numba_cpu.threads` (Numba's OpenMP layer, set up no
 against OpenBLAS; single-thread twins in processes forked after it started).
 """
 
-from kernels.numba_cpu.activation import relu_backward
+from kernels.numba_cpu.activation import relu, relu_backward
 from kernels.numba_cpu.conv import col2im, im2col
 from kernels.numba_cpu.direct import conv2d_direct
 from kernels.numba_cpu.lrn import local_response_norm, local_response_norm_backward
@@ -34,6 +34,7 @@ __all__ = [
     "local_response_norm_backward",
     "max_pool2d",
     "max_pool2d_backward",
+    "relu",
     "relu_backward",
 ]
 

@@ -11,13 +11,14 @@ from minicnn.function import Function
 class ReLU(Function):
     """y = max(x, 0) (Nair & Hinton 2010; AlexNet, Krizhevsky et al. 2012, sec. 3.1).
 
-    Backward: gx = gy where y > 0, else 0 (kernel ``relu_backward``); the gradient at exactly
-    0 is 0, as in PyTorch. The output y is saved instead of a mask: the forward is one pass,
-    and the next op (conv, linear, batch norm) usually keeps y alive anyway.
+    Forward: kernel ``relu``. Backward: gx = gy where y > 0, else 0 (kernel ``relu_backward``);
+    the gradient at exactly 0 is 0, as in PyTorch. The output y is saved instead of a mask:
+    the forward is one pass, and the next op (conv, linear, batch norm) usually keeps y alive
+    anyway.
     """
 
     def forward(self, x: Any) -> Any:
-        y = backend.get_array_module(x).maximum(x, 0)
+        y = backend.kernels_for(x).relu(x)
         self.save_for_backward(y)
         return y
 

@@ -44,11 +44,13 @@ Batch normalization (``norm.py``), Ioffe & Szegedy 2015; x (N, C, ...), statisti
       statistics are the batch's), weight*inv_std * gy otherwise.
 
 Activations (``activation.py``)
+  relu(x) -> y
+      y = max(x, 0), shaped and typed as x; NaN stays NaN, -0 becomes 0.
   relu_backward(gy, y) -> gx
       y = max(x, 0) as the op computed it; gx = gy where y > 0, else 0.
 """
 
-from minicnn.reference.activation import relu_backward
+from minicnn.reference.activation import relu, relu_backward
 from minicnn.reference.conv import col2im, im2col
 from minicnn.reference.lrn import local_response_norm, local_response_norm_backward
 from minicnn.reference.norm import batch_norm, batch_norm_backward, batch_norm_stats
@@ -71,5 +73,6 @@ __all__ = [
     "local_response_norm_backward",
     "max_pool2d",
     "max_pool2d_backward",
+    "relu",
     "relu_backward",
 ]

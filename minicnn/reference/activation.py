@@ -1,11 +1,17 @@
-"""Pointwise activations, the NumPy reference. Forward (y = max(x, 0)) is one ufunc and stays
-in the op (minicnn/ops/activation.py); the backward is a kernel, as the Numba one is faster."""
+"""Pointwise activations, the NumPy reference: ReLU forward and backward (Nair & Hinton 2010)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from minicnn.backend import get_array_module
+
+
+def relu(x: Any) -> Any:
+    """y = max(x, 0), shaped and typed as x; NaN stays NaN and -0 becomes 0, as
+    ``numpy.maximum`` and PyTorch's relu."""
+    xp = get_array_module(x)
+    return xp.maximum(x, xp.zeros((), dtype=x.dtype))
 
 
 def relu_backward(gy: Any, y: Any) -> Any:
