@@ -1,5 +1,5 @@
-"""The Numba direct 3x3 convolution: against the reference im2col convolution, its gradients,
-and when conv2d's ``algo`` takes it."""
+"""The Numba direct 3x3 and 5x5 convolutions: against the reference im2col convolution,
+their gradients, and when conv2d's ``algo`` takes them."""
 
 from __future__ import annotations
 
@@ -22,12 +22,14 @@ from tests.strategies import run_without_jit, seeds, t64  # noqa: E402
 
 @st.composite
 def direct_cases(draw):
-    """3x3 stride-1 convs: paddings 0-2 per axis, odd and tiny planes (down to the kernel)."""
-    p = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
-    h = draw(st.integers(max(1, 3 - 2 * p[0]), 9))
-    w = draw(st.integers(max(1, 3 - 2 * p[1]), 9))
-    n, c, f = draw(st.integers(1, 3)), draw(st.integers(1, 5)), draw(st.integers(1, 5))
-    return (n, c, h, w), f, p, draw(seeds)
+    """3x3 and 5x5 stride-1 convs: paddings 0 to k-1 per axis, odd and tiny planes (down to
+    the kernel), 1 to 9 filters (blocks of four and the rest)."""
+    k = draw(st.sampled_from([3, 5]))
+    p = (draw(st.integers(0, k - 1)), draw(st.integers(0, k - 1)))
+    h = draw(st.integers(max(1, k - 2 * p[0]), 9))
+    w = draw(st.integers(max(1, k - 2 * p[1]), 9))
+    n, c, f = draw(st.integers(1, 3)), draw(st.integers(1, 5)), draw(st.integers(1, 9))
+    return (n, c, h, w), f, k, p, draw(seeds)
 
 
 def reference_conv(x, w, p):
@@ -49,16 +51,17 @@ def restore_algo():
 @pytest.mark.parametrize("dtype,rel", [(np.float64, 1e-12), (np.float32, 1e-5)])
 @given(case=direct_cases())
 def test_kernel_matches_reference(dtype, rel, case):
-    shape, f, p, seed = case
+    shape, f, k, p, seed = case
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(shape).astype(dtype)
-    w = rng.standard_normal((f, shape[1], 3, 3)).astype(dtype)
+    w = rng.standard_normal((f, shape[1], k, k)).astype(dtype)
     close(kd.conv2d_direct(x, w, p), reference_conv(x, w, p), rel)
 
 
-def test_kernel_takes_non_contiguous_arrays(rng):
+@pytest.mark.parametrize("k", [3, 5])
+def test_kernel_takes_non_contiguous_arrays(rng, k):
     x = rng.standard_normal((2, 3, 7, 6)).transpose(0, 1, 3, 2)
-    w = rng.standard_normal((4, 3, 3, 3))[:, :, ::-1, :]
+    w = rng.standard_normal((5, 3, k, k))[:, :, ::-1, :]
     close(kd.conv2d_direct(x, w, (1, 2)), reference_conv(np.ascontiguousarray(x),
                                                        np.ascontiguousarray(w), (1, 2)), 1e-12)
 
@@ -66,9 +69,9 @@ def test_kernel_takes_non_contiguous_arrays(rng):
 @given(case=direct_cases(), bias=st.booleans())
 def test_op_gradients_match_im2col(case, bias):
     """algo='direct': y, g_x (by the direct kernel) and g_W, g_b (by im2col) as im2col's."""
-    shape, f, p, seed = case
+    shape, f, k, p, seed = case
     rng = np.random.default_rng(seed)
-    x, w = rng.standard_normal(shape), rng.standard_normal((f, shape[1], 3, 3))
+    x, w = rng.standard_normal(shape), rng.standard_normal((f, shape[1], k, k))
     b = rng.standard_normal(f) if bias else None
     out = {}
     for algo in ("direct", "im2col"):
@@ -85,10 +88,11 @@ def test_op_gradients_match_im2col(case, bias):
         close(a, e, 1e-12)
 
 
-def test_gradcheck_direct():
+@pytest.mark.parametrize("k", [3, 5])
+def test_gradcheck_direct(k):
     rng = np.random.default_rng(3)
-    x, w, b = t64(rng.standard_normal((2, 3, 5, 4))), t64(rng.standard_normal((4, 3, 3, 3))), \
-        t64(rng.standard_normal(4))
+    x, w, b = t64(rng.standard_normal((2, 3, 5, 4))), t64(rng.standard_normal((5, 3, k, k))), \
+        t64(rng.standard_normal(5))
     with backend.use_kernels("numba"):
         assert minicnn.gradcheck(lambda a, c, d: F.conv2d(a, c, d, 1, (2, 1), algo="direct"),
                                  [x, w, b], atol=1e-7, rtol=1e-6)
@@ -149,30 +153,35 @@ def test_auto_takes_direct_where_it_pays(monkeypatch, rng, restore_algo):
         F.conv2d(x16, w16, None, 2, 1)  # stride 2: im2col
         w2 = minicnn.Tensor(rng.standard_normal((16, 16, 2, 2)).astype(np.float32))
         F.conv2d(x16, w2, None, 1, 1)  # 2x2: im2col
+        w5 = minicnn.Tensor(rng.standard_normal((16, 16, 5, 5)).astype(np.float32))
+        F.conv2d(x16, w5, None, 1, 2)  # 5x5: direct too
+        assert spy.calls == 2
         w64 = minicnn.Tensor(rng.standard_normal((64, 64, 3, 3)).astype(np.float32))
         x64 = minicnn.Tensor(rng.standard_normal((1, 64, 6, 6)).astype(np.float32))
         F.conv2d(x64, w64, None, 1, 1)  # many channels: im2col's GEMM wins
         w1664 = minicnn.Tensor(rng.standard_normal((64, 16, 3, 3)).astype(np.float32))
         F.conv2d(x16, w1664, None, 1, 1)  # 64 out: im2col too
-        assert spy.calls == 1
+        assert spy.calls == 2
         conv_mod.set_conv_algo("im2col")
         F.conv2d(x16, w16, None, 1, 1)
-        assert spy.calls == 1
+        assert spy.calls == 2
         conv_mod.set_conv_algo("direct")  # a preference: falls back where it cannot run
         F.conv2d(x16, w16, None, 2, 1)
         F.conv2d(x64, w64, None, 1, 1)
-        assert spy.calls == 2
+        assert spy.calls == 3
     with backend.use_kernels("numpy"):
         conv_mod.set_conv_algo("auto")
         F.conv2d(x16, w16, None, 1, 1)  # the reference set has no direct kernel
-    assert spy.calls == 2
+    assert spy.calls == 3
 
 
 @pytest.mark.parametrize("kernels,args,msg", [
     ("numpy", ((3, 3), 1, 1, 1), r"minicnn.reference has no conv2d_direct"),
-    ("numba", ((5, 5), 1, 2, 1), r"3x3 kernels .* got kernel 5x5"),
+    ("numba", ((7, 7), 1, 2, 1), r"3x3 and 5x5 kernels .* got kernel 7x7"),
+    ("numba", ((3, 5), 1, 2, 1), r"got kernel 3x5"),
     ("numba", ((3, 3), 2, 1, 1), r"stride \(2, 2\)"),
-    ("numba", ((3, 3), 1, 3, 1), r"padding 0 to 2, got \(3, 3\)"),
+    ("numba", ((3, 3), 1, 3, 1), r"padding 0 to 2 with a 3x3 kernel, got \(3, 3\)"),
+    ("numba", ((5, 5), 1, 5, 1), r"padding 0 to 4 with a 5x5 kernel, got \(5, 5\)"),
     ("numba", ((3, 3), 1, 1, 2), r"groups 2"),
 ])
 def test_explicit_direct_is_strict(kernels, args, msg, rng):
@@ -192,10 +201,12 @@ def test_runs_without_jit():
         from tests.test_direct_conv import reference_conv
 
         assert kd._conv3x3_jit is kd._conv3x3_planes, "the kernel is still jitted"
+        assert kd._conv5x5_jit is kd._conv5x5_planes, "the kernel is still jitted"
         rng = np.random.default_rng(0)
-        for shape, f, p in [((1, 2, 3, 4), 2, (1, 0)), ((2, 1, 1, 2), 3, (2, 1))]:
+        for shape, f, k, p in [((1, 2, 3, 4), 2, 3, (1, 0)), ((2, 1, 1, 2), 5, 3, (2, 1)),
+                               ((1, 2, 3, 4), 5, 5, (1, 2)), ((1, 1, 1, 2), 1, 5, (2, 4))]:
             x = rng.standard_normal(shape)
-            w = rng.standard_normal((f, shape[1], 3, 3))
+            w = rng.standard_normal((f, shape[1], k, k))
             got, want = kd.conv2d_direct(x, w, p), reference_conv(x, w, p)
             assert np.allclose(got, want, rtol=1e-12, atol=1e-12), (shape, p)
         print("ok")

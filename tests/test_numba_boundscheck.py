@@ -50,15 +50,15 @@ SCRIPT = textwrap.dedent(
         same(cols, ref.im2col(x, *g))
         same(nb.col2im(cols, x.shape, *g), ref.col2im(cols, x.shape, *g))
 
-    # the direct 3x3 kernel: paddings 0-2, planes down to the kernel
-    for (h, w), ph, pw in itertools.product([(1, 1), (1, 3), (3, 3), (4, 6)], [0, 1, 2],
-                                            [0, 1, 2]):
-        if h + 2 * ph < 3 or w + 2 * pw < 3:
+    # the direct 3x3 and 5x5 kernels: paddings 0 to k-1, planes down to the kernel
+    for k, (h, w), ph, pw in itertools.product([3, 5], [(1, 1), (1, 3), (3, 3), (4, 6)],
+                                               [0, 1, 2, 4], [0, 1, 2, 4]):
+        if h + 2 * ph < k or w + 2 * pw < k or max(ph, pw) > k - 1:
             continue
         # 5 filters: one block of four, one alone
-        x, wt = rng.standard_normal((2, 3, h, w)), rng.standard_normal((5, 3, 3, 3))
-        cols = ref.im2col(x, (3, 3), (1, 1), (ph, pw), (1, 1))
-        want = (wt.reshape(5, -1) @ cols).reshape(5, 2, h + 2 * ph - 2, w + 2 * pw - 2)
+        x, wt = rng.standard_normal((2, 3, h, w)), rng.standard_normal((5, 3, k, k))
+        cols = ref.im2col(x, (k, k), (1, 1), (ph, pw), (1, 1))
+        want = (wt.reshape(5, -1) @ cols).reshape(5, 2, h + 2 * ph - k + 1, w + 2 * pw - k + 1)
         same(direct.conv2d_direct(x, wt, (ph, pw)), want.transpose(1, 0, 2, 3))
 
     # pooling: padding, stride past the window, ceil-mode sizes
