@@ -1,7 +1,7 @@
 """Pointwise activations, Numba CPU kernels (same names and signatures as the reference).
 
 The ReLU forward runs on the threads from 2^18 values on, where NumPy's ``maximum`` has one:
-measured here on float32, 2^20 values (a 64x16x32x32 activation), 0.25 ms against 0.48 ms.
+measured here on float32, 2^20 values (a 64x16x32x32 activation), 0.19 ms against 0.31 ms.
 The ReLU backward is one pass over memory, reading gy and y and writing gx, where NumPy needs
 two (the mask y > 0, then the product): measured here on float32, 0.47 ms against 0.73 ms for
 2^20 values, 9 us against 26 us for 2^16 (one thread). From 2^18 values on it runs on the
