@@ -26,7 +26,7 @@ SCRIPT = textwrap.dedent(
     import numpy as np
     import kernels.numba_cpu as nb
     import minicnn.reference as ref
-    from kernels.numba_cpu import direct
+    from kernels.numba_cpu import direct, winograd
 
     rng = np.random.default_rng(0)
     checked = 0
@@ -60,6 +60,13 @@ SCRIPT = textwrap.dedent(
         cols = ref.im2col(x, (k, k), (1, 1), (ph, pw), (1, 1))
         want = (wt.reshape(5, -1) @ cols).reshape(5, 2, h + 2 * ph - k + 1, w + 2 * pw - k + 1)
         same(direct.conv2d_direct(x, wt, (ph, pw)), want.transpose(1, 0, 2, 3))
+        if k == 3:  # Winograd F(2x2, 3x3): odd and even outputs, down to 1x1
+            oh, ow = h + 2 * ph - 2, w + 2 * pw - 2
+            th, tw = winograd.tiles(oh, ow)
+            v = winograd.winograd_input(x, (ph, pw), th, tw)
+            y = np.empty((2, 5, oh, ow))
+            winograd.winograd_output(np.matmul(winograd.winograd_weights(wt), v), th, tw, y)
+            same(y, want.transpose(1, 0, 2, 3))
 
     # pooling: padding, stride past the window, ceil-mode sizes
     for (h, w), k, s, p in itertools.product([(1, 1), (2, 5), (5, 4)], [1, 2, 3], [1, 2, 3],

@@ -1,5 +1,7 @@
 """Numba CPU kernels: the same names and signatures as ``minicnn.reference`` (the spec), plus
-``conv2d_direct`` (a direct 3x3 stride-1 convolution, chosen by ``conv2d(algo='auto')``).
+``conv2d_direct`` (direct 3x3 and 5x5 stride-1 convolutions) and the Winograd F(2x2, 3x3)
+transforms ``winograd_weights``, ``winograd_input`` and ``winograd_output``, chosen by
+``conv2d(algo='auto')``.
 
 Each kernel is a plain Python function wrapped by ``numba.njit(parallel=True, cache=True)``;
 with ``NUMBA_DISABLE_JIT=1`` the same code runs as Python, so tests cover it.
@@ -20,6 +22,7 @@ from kernels.numba_cpu.pool import (
     max_pool2d_backward,
 )
 from kernels.numba_cpu.threads import start_threads
+from kernels.numba_cpu.winograd import winograd_input, winograd_output, winograd_weights
 
 __all__ = [
     "avg_pool2d",
@@ -36,6 +39,9 @@ __all__ = [
     "max_pool2d_backward",
     "relu",
     "relu_backward",
+    "winograd_input",
+    "winograd_output",
+    "winograd_weights",
 ]
 
 start_threads()  # before any kernel runs (importing the kernels above compiles nothing)

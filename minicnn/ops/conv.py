@@ -21,11 +21,14 @@ processed in chunks whose cols fit in a bound (:func:`set_im2col_limit`, default
 calls (fresh large buffers pay page faults). Forward saves only x and W; backward recomputes
 cols chunk by chunk (as Caffe does) rather than holding 9x the input per layer until backward.
 
-Algorithms (``algo``): 'auto', the default, takes the kernel set's direct 3x3 or 5x5 kernel
-(``conv2d_direct``, Numba) for stride-1 layers of at most :data:`DIRECT_MAX_CHANNELS` channels,
-which reads the input once instead of writing and reading 9x (25x) it (forward and input gradient;
-the weight gradient stays im2col), and im2col everywhere else; 'implicit_gemm' is the CUDA
-set's fused forward.
+Algorithms (``algo``), each for the forward and the input gradient (the weight gradient is
+always im2col's GEMM): 'auto', the default, takes the kernel set's direct 3x3 or 5x5 kernel
+(``conv2d_direct``, Numba) for stride-1 layers of at most :data:`DIRECT_MAX_CHANNELS`
+channels, which reads the input once instead of writing and reading 9x (25x) it; Winograd
+F(2x2, 3x3) (Lavin & Gray 2016; the Numba set's transforms, 2.25x fewer multiplies in 16
+GEMMs) for 3x3 stride-1 layers of at least :data:`WINOGRAD_MIN_CHANNELS` channels and
+outputs of at least :data:`WINOGRAD_MIN_SIZE` squared; im2col everywhere else.
+'implicit_gemm' is the CUDA set's fused forward.
 """
 
 from __future__ import annotations
@@ -43,13 +46,20 @@ from minicnn.tensor import Tensor
 
 Pair = tuple[int, int]
 
-ALGOS = ("auto", "im2col", "direct", "implicit_gemm")
+ALGOS = ("auto", "im2col", "direct", "winograd", "implicit_gemm")
 _DEFAULT_LIMIT_MB = 256
 #: 'auto' takes the direct kernel when both in and out channels are at most this (measured on
 #: 2 cores, forward+backward: direct 26-29% faster at 16->16 and 32->32 channels, 5-17% slower
 #: at 32->64 and 64->64, where im2col's GEMMs run nearer their peak; 5x5, 16->32 at 28x28,
 #: batch 8: 3.8 ms against 5.6)
 DIRECT_MAX_CHANNELS = 32
+#: 'auto' takes Winograd F(2x2, 3x3) for 3x3 stride-1 layers with at least this many in and
+#: out channels and outputs of at least WINOGRAD_MIN_SIZE x WINOGRAD_MIN_SIZE (measured on 2
+#: cores: forward 14-44% and forward+backward 2-20% faster than im2col from 64 channels at
+#: 28x28 to 512 at 56x56, where its 16 GEMMs with K = C run near the GEMM peak; 7-55% slower
+#: on 7x7 to 16x16 outputs, where the transforms' per-plane work and the small GEMMs dominate)
+WINOGRAD_MIN_CHANNELS = 64
+WINOGRAD_MIN_SIZE = 24
 
 _conv_algo = "auto"
 _im2col_limit: int | None = None  # None: from MINICNN_IM2COL_MB, else the default
@@ -58,8 +68,8 @@ _tls = threading.local()
 
 # -- settings ------------------------------------------------------------------------------
 def set_conv_algo(name: str) -> None:
-    """Set the default ``algo`` of :func:`conv2d`: 'auto' (the default), 'im2col', 'direct'
-    or 'implicit_gemm'.
+    """Set the default ``algo`` of :func:`conv2d`: 'auto' (the default), 'im2col', 'direct',
+    'winograd' or 'implicit_gemm'.
 
     The default is a preference: where the kernel set has no such kernel, or the layer does
     not fit it, im2col is used. An explicit ``algo=`` argument to :func:`conv2d` is strict.
@@ -109,11 +119,13 @@ def get_im2col_limit() -> int:
     return max(1, int(mb * (1 << 20)))
 
 
-def _workspace(x: Any, shape: tuple[int, ...]) -> Any:
-    """A reused C-contiguous buffer of ``shape`` in x's array module, device and dtype."""
+def _workspace(x: Any, shape: tuple[int, ...], slot: int = 0) -> Any:
+    """A reused C-contiguous buffer of ``shape`` in x's array module, device and dtype; one per
+    ``slot`` (two buffers in use at once take two slots)."""
     xp = backend.get_array_module(x)
     size = int(np.prod(shape))
-    key = (backend.device_of(x), getattr(getattr(x, "device", None), "id", 0), x.dtype.str)
+    key = (backend.device_of(x), getattr(getattr(x, "device", None), "id", 0), x.dtype.str,
+           slot)
     buf = _tls.__dict__.get(key)
     if buf is None or buf.size < size:
         buf = None  # let the old one go before allocating the new one
@@ -152,8 +164,8 @@ class Conv2d(Function):
         self.save_for_backward(x, w, stride, padding, dilation, groups, algo)
         if algo == "implicit_gemm":
             return k.conv2d_implicit_gemm(x, w, b, stride, padding, dilation, groups)
-        if algo == "direct":
-            y = k.conv2d_direct(x, w, padding)
+        if algo in ("direct", "winograd"):
+            y = _fast_conv(k, algo, x, w, padding)
             if b is not None:
                 y += b.reshape(1, -1, 1, 1)
             return y
@@ -202,12 +214,12 @@ class Conv2d(Function):
             if need_x:
                 gx = xp.matmul(wt, gyg).reshape(x.shape)
         else:
-            cols_x = need_x  # g_x by col2im (else by the direct kernel, or not needed)
-            if need_x and algo == "direct" and hasattr(k, "conv2d_direct"):
+            cols_x = need_x  # g_x by col2im (else by the direct or Winograd kernel, or not needed)
+            if need_x and algo in ("direct", "winograd") and hasattr(k, _FAST_KERNEL[algo]):
                 # (a kernel set switched since forward may lack it: then col2im below)
                 # g_x is the full correlation of g_y with the flipped, transposed weights
                 wf = xp.ascontiguousarray(w.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1])
-                gx = k.conv2d_direct(gy, wf, (kh - 1 - padding[0], kw - 1 - padding[1]))
+                gx = _fast_conv(k, algo, gy, wf, (kh - 1 - padding[0], kw - 1 - padding[1]))
                 cols_x = False
             if need_w or cols_x:
                 gwt, gx_cols = self._backward_im2col(k, xp, gy, need_w, cols_x)
@@ -257,6 +269,35 @@ class Conv2d(Function):
         return gwt, gx
 
 
+#: the kernel a kernel set must define for each of these algorithms
+_FAST_KERNEL = {"direct": "conv2d_direct", "winograd": "winograd_input"}
+
+
+def _fast_conv(k: Any, algo: str, x: Any, w: Any, padding: Pair) -> Any:
+    """The stride-1 convolution of x with w (no bias) by the kernel set's direct kernel, or by
+    Winograd F(2x2, 3x3) (Lavin & Gray 2016; ``kernels/numba_cpu/winograd.py``): the input
+    and output transforms are kernels, and between them 16 GEMMs
+    ``M[ab] (F, P) = U[ab] (F, C) @ V[ab] (C, P)`` over the P tiles of a chunk of images whose
+    V and M fit the im2col bound, in reused workspaces."""
+    if algo == "direct":
+        return k.conv2d_direct(x, w, padding)
+    xp = backend.get_array_module(x)
+    n, c, h, wd = x.shape
+    f = w.shape[0]
+    oh, ow = h + 2 * padding[0] - 2, wd + 2 * padding[1] - 2
+    th, tw = (oh + 1) // 2, (ow + 1) // 2
+    u = k.winograd_weights(w)  # (16, F, C)
+    y = xp.empty((n, f, oh, ow), dtype=x.dtype)
+    m = _chunk(n, 16 * (c + f) * th * tw * x.dtype.itemsize)
+    for n0 in range(0, n, m):
+        n1 = min(n, n0 + m)
+        p = (n1 - n0) * th * tw
+        v = k.winograd_input(x[n0:n1], padding, th, tw, out=_workspace(x, (16, c, p)))
+        mt = xp.matmul(u, v, out=_workspace(x, (16, f, p), slot=1))
+        k.winograd_output(mt, th, tw, y[n0:n1])
+    return y
+
+
 def _is_pointwise(kh: int, kw: int, stride: Pair, padding: Pair, dilation: Pair) -> bool:
     return (kh, kw) == (1, 1) and stride == (1, 1) and padding == (0, 0) and dilation == (1, 1)
 
@@ -269,13 +310,16 @@ def _out_size(h: int, w: int, k: Pair, s: Pair, p: Pair, d: Pair) -> Pair:
 
 
 # -- the public function -----------------------------------------------------------------------
-def _direct_misfit(k: Any, weight: Tensor, s: Pair, p: Pair, d: Pair, groups: int) -> str:
-    """Why the direct kernel cannot run this conv ('' when it can)."""
-    if not hasattr(k, "conv2d_direct"):
-        return f"{getattr(k, '__name__', 'the kernel set')} has no conv2d_direct"
+def _fast_misfit(k: Any, algo: str, weight: Tensor, s: Pair, p: Pair, d: Pair,
+                 groups: int) -> str:
+    """Why the direct or Winograd kernel (``algo``) cannot run this conv ('' when it can)."""
+    if not hasattr(k, _FAST_KERNEL[algo]):
+        return f"{getattr(k, '__name__', 'the kernel set')} has no {_FAST_KERNEL[algo]}"
     kh, kw = weight.shape[2:]
-    if (kh, kw) not in ((3, 3), (5, 5)) or s != (1, 1) or d != (1, 1) or groups != 1:
-        return (f"it takes 3x3 and 5x5 kernels with stride 1, dilation 1 and groups 1, got "
+    sizes = ((3, 3), (5, 5)) if algo == "direct" else ((3, 3),)
+    if (kh, kw) not in sizes or s != (1, 1) or d != (1, 1) or groups != 1:
+        what = "3x3 and 5x5 kernels" if algo == "direct" else "3x3 kernels"
+        return (f"it takes {what} with stride 1, dilation 1 and groups 1, got "
                 f"kernel {kh}x{kw}, stride {s}, dilation {d}, groups {groups}")
     if max(p) > kh - 1:
         return f"it takes padding 0 to {kh - 1} with a {kh}x{kw} kernel, got {p}"
@@ -290,21 +334,27 @@ def _resolve_algo(algo: str | None, x: Tensor, w: Tensor, s: Pair, p: Pair, d: P
         algo = _conv_algo
         if algo == "implicit_gemm" and not hasattr(k, "conv2d_implicit_gemm"):
             return "im2col"
-        if algo == "direct" and _direct_misfit(k, w, s, p, d, groups):
+        if algo in ("direct", "winograd") and _fast_misfit(k, algo, w, s, p, d, groups):
             return "im2col"
     if algo == "auto":
-        small = max(w.shape[0], w.shape[1] * groups) <= DIRECT_MAX_CHANNELS
-        return "direct" if small and not _direct_misfit(k, w, s, p, d, groups) else "im2col"
+        f, c = w.shape[0], w.shape[1] * groups
+        if max(f, c) <= DIRECT_MAX_CHANNELS and not _fast_misfit(k, "direct", w, s, p, d, groups):
+            return "direct"
+        big = min(x.shape[2] + 2 * p[0], x.shape[3] + 2 * p[1]) - 2 >= WINOGRAD_MIN_SIZE
+        if min(f, c) >= WINOGRAD_MIN_CHANNELS and big and \
+                not _fast_misfit(k, "winograd", w, s, p, d, groups):
+            return "winograd"
+        return "im2col"
     if algo == "implicit_gemm" and not hasattr(k, "conv2d_implicit_gemm"):
         raise ValueError(
             f"conv2d: algo='implicit_gemm' needs a kernel set that defines "
             f"conv2d_implicit_gemm; {k.__name__} (serving this {x.device} input) does "
             "not; use algo='im2col'"
         )
-    if algo == "direct":
-        why = _direct_misfit(k, w, s, p, d, groups)
+    if algo in ("direct", "winograd"):
+        why = _fast_misfit(k, algo, w, s, p, d, groups)
         if why:
-            raise ValueError(f"conv2d: algo='direct' cannot run this conv: {why}; use "
+            raise ValueError(f"conv2d: algo='{algo}' cannot run this conv: {why}; use "
                              "algo='im2col'")
     return algo
 
@@ -335,6 +385,8 @@ def conv2d(
     'auto' (direct where it pays, else im2col), 'im2col' (unrolled windows + one GEMM per
     chunk of images and group; Chellapilla et al. 2006, cs231n), 'direct' (the kernel set's
     direct 3x3 or 5x5 stride-1 kernel, where it has one: Numba; forward and input gradient, the
+    weight gradient by im2col), 'winograd' (F(2x2, 3x3) for 3x3 stride-1 convs, Lavin & Gray
+    2016, where the kernel set has its transforms: Numba; forward and input gradient, the
     weight gradient by im2col), or 'implicit_gemm' (the kernel set's fused kernel, where it
     has one, e.g. CUDA; its backward uses im2col).
     """

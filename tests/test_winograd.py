@@ -1,0 +1,226 @@
+"""Winograd F(2x2, 3x3) on the Numba kernel set: each transform against its matrix definition
+(Lavin & Gray 2016), the whole convolution and its gradients against im2col, and when
+conv2d's ``algo`` takes it."""
+
+from __future__ import annotations
+
+import textwrap
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+pytest.importorskip("numba")
+
+import minicnn  # noqa: E402
+from kernels.numba_cpu import winograd as kw  # noqa: E402
+from minicnn import backend  # noqa: E402
+from minicnn import functional as F  # noqa: E402
+from minicnn.ops import conv as conv_mod  # noqa: E402
+from tests.strategies import run_without_jit, seeds, t64  # noqa: E402
+from tests.test_direct_conv import close, reference_conv  # noqa: E402
+
+
+@st.composite
+def winograd_cases(draw):
+    """3x3 stride-1 convs: paddings 0-2 per axis, odd and even outputs down to 1x1."""
+    p = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+    h = draw(st.integers(max(1, 3 - 2 * p[0]), 9))
+    w = draw(st.integers(max(1, 3 - 2 * p[1]), 9))
+    n, c, f = draw(st.integers(1, 3)), draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    return (n, c, h, w), f, p, draw(seeds)
+
+
+def tiles_by_definition(x, p, th, tw):
+    """The 4x4 input tiles d[n, c, ty, tx] (stride 2) of the zero-padded x."""
+    n, c, h, w = x.shape
+    xp = np.zeros((n, c, 2 * th + 2, 2 * tw + 2), dtype=x.dtype)
+    xp[:, :, p[0]:p[0] + h, p[1]:p[1] + w] = x
+    d = np.empty((n, c, th, tw, 4, 4), dtype=x.dtype)
+    for ty in range(th):
+        for tx in range(tw):
+            d[:, :, ty, tx] = xp[:, :, 2 * ty:2 * ty + 4, 2 * tx:2 * tx + 4]
+    return d
+
+
+@pytest.mark.parametrize("dtype,rel", [(np.float64, 1e-12), (np.float32, 1e-5)])
+@given(case=winograd_cases())
+def test_transforms_match_their_matrices(dtype, rel, case):
+    shape, f, p, seed = case
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape).astype(dtype)
+    w = rng.standard_normal((f, shape[1], 3, 3)).astype(dtype)
+    n, c, h, wd = shape
+    oh, ow = h + 2 * p[0] - 2, wd + 2 * p[1] - 2
+    th, tw = kw.tiles(oh, ow)
+    # U = G g G^T
+    want_u = np.einsum("ai,fcij,bj->abfc", kw.G, w.astype(np.float64), kw.G).reshape(16, f, c)
+    u = kw.winograd_weights(w)
+    assert u.dtype == dtype and u.shape == (16, f, c)
+    close(u, want_u.astype(dtype), rel)
+    # V = B^T d B, tile (ty, tx) of image n at column (n th + ty) tw + tx
+    d = tiles_by_definition(x.astype(np.float64), p, th, tw)
+    want_v = np.einsum("ai,nctuij,bj->abcntu", kw.B_T, d, kw.B_T).reshape(16, c, n * th * tw)
+    v = kw.winograd_input(x, p, th, tw)
+    assert v.dtype == dtype
+    close(v, want_v.astype(dtype), rel)
+    # y = A^T M A, clipped to oh x ow
+    m = rng.standard_normal((16, f, n * th * tw)).astype(dtype)
+    mt = m.astype(np.float64).reshape(4, 4, f, n, th, tw)
+    full = np.einsum("ai,ijfntu,bj->nftaub", kw.A_T, mt, kw.A_T).reshape(n, f, 2 * th, 2 * tw)
+    y = kw.winograd_output(m, th, tw, np.full((n, f, oh, ow), np.nan, dtype=dtype))
+    close(y, full[:, :, :oh, :ow].astype(dtype), rel)
+
+
+@pytest.mark.parametrize("dtype,rel", [(np.float64, 1e-12), (np.float32, 1e-5)])
+@given(case=winograd_cases(), bias=st.booleans())
+def test_conv_matches_reference(dtype, rel, case, bias):
+    shape, f, p, seed = case
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape).astype(dtype)
+    w = rng.standard_normal((f, shape[1], 3, 3)).astype(dtype)
+    b = rng.standard_normal(f).astype(dtype) if bias else None
+    with backend.use_kernels("numba"):
+        got = F.conv2d(minicnn.Tensor(x), minicnn.Tensor(w),
+                       minicnn.Tensor(b) if bias else None, 1, p, algo="winograd").numpy()
+    want = reference_conv(x, w, p) + (b.reshape(1, -1, 1, 1) if bias else 0)
+    close(got, want, rel)
+
+
+@given(case=winograd_cases(), bias=st.booleans())
+def test_op_gradients_match_im2col(case, bias):
+    """algo='winograd': y and g_x (by Winograd), g_W and g_b (by im2col) as im2col's."""
+    shape, f, p, seed = case
+    rng = np.random.default_rng(seed)
+    x, w = rng.standard_normal(shape), rng.standard_normal((f, shape[1], 3, 3))
+    b = rng.standard_normal(f) if bias else None
+    out = {}
+    for algo in ("winograd", "im2col"):
+        with backend.use_kernels("numba"):
+            tx, tw_ = t64(x), t64(w)
+            tb = t64(b) if bias else None
+            y = F.conv2d(tx, tw_, tb, 1, p, algo=algo)
+            y.backward(np.random.default_rng(seed + 1).standard_normal(y.shape))
+            out[algo] = [y.numpy(), tx.grad.numpy(), tw_.grad.numpy()]
+            if bias:
+                out[algo].append(tb.grad.numpy())
+    for a, e in zip(out["winograd"], out["im2col"]):
+        close(a, e, 1e-12)
+
+
+def test_gradcheck_winograd():
+    rng = np.random.default_rng(4)
+    x, w, b = t64(rng.standard_normal((2, 3, 5, 4))), t64(rng.standard_normal((5, 3, 3, 3))), \
+        t64(rng.standard_normal(5))
+    with backend.use_kernels("numba"):
+        assert minicnn.gradcheck(lambda a, c, d: F.conv2d(a, c, d, 1, (2, 1), algo="winograd"),
+                                 [x, w, b], atol=1e-7, rtol=1e-6)
+
+
+def test_chunks_bound_the_transformed_tiles(rng):
+    """A bound smaller than one batch's V and M: chunks of images, the same result."""
+    x, w = rng.standard_normal((5, 4, 9, 7)), rng.standard_normal((3, 4, 3, 3))
+    want = reference_conv(x, w, (1, 1))
+    per_image = 16 * (4 + 3) * 5 * 4 * 8  # V and M of one image, float64
+    try:
+        conv_mod.set_im2col_limit(2 * per_image)
+        with backend.use_kernels("numba"):
+            got = F.conv2d(minicnn.Tensor(x), minicnn.Tensor(w), None, 1, 1, algo="winograd")
+    finally:
+        conv_mod.set_im2col_limit(None)
+    close(got.numpy(), want, 1e-12)
+
+
+def test_backward_under_another_kernel_set(rng):
+    """Forward by Winograd (Numba); backward under the reference set, which has no Winograd
+    transforms, takes the input gradient by col2im."""
+    x, w = t64(rng.standard_normal((2, 3, 6, 5))), t64(rng.standard_normal((4, 3, 3, 3)))
+    with backend.use_kernels("numba"):
+        y = F.conv2d(x, w, None, 1, 1, algo="winograd")
+    gy = rng.standard_normal(y.shape)
+    with backend.use_kernels("numpy"):
+        y.backward(gy)
+    gx, gw = x.grad.numpy(), w.grad.numpy()
+    x.grad = w.grad = None
+    with backend.use_kernels("numpy"):
+        F.conv2d(x, w, None, 1, 1).backward(gy)
+    close(gx, x.grad.numpy(), 1e-12)
+    close(gw, w.grad.numpy(), 1e-12)
+
+
+@pytest.fixture
+def restore_algo():
+    yield
+    conv_mod.set_conv_algo("auto")
+
+
+def test_auto_takes_winograd_where_it_pays(monkeypatch, rng, restore_algo):
+    import kernels.numba_cpu as kn
+
+    calls = []
+    real = kn.winograd_input
+    monkeypatch.setattr(kn, "winograd_input", lambda *a, **k: calls.append(1) or real(*a, **k))
+
+    def conv(c, f, hw, stride=1, k=3):
+        x = minicnn.Tensor(rng.standard_normal((1, c, hw, hw)).astype(np.float32))
+        w = minicnn.Tensor(rng.standard_normal((f, c, k, k)).astype(np.float32))
+        F.conv2d(x, w, None, stride, k // 2)
+
+    with backend.use_kernels("numba"):
+        conv(64, 64, 28)  # many channels, 28x28 outputs: Winograd
+        assert len(calls) == 1
+        conv(64, 64, 16)  # small planes: im2col
+        conv(32, 64, 28)  # 32 in: im2col
+        conv(64, 64, 28, stride=2)  # stride 2: im2col
+        conv(64, 64, 28, k=5)  # 5x5: im2col
+        assert len(calls) == 1
+        conv_mod.set_conv_algo("winograd")  # a preference: falls back where it cannot run
+        conv(4, 4, 6)
+        conv(4, 4, 6, stride=2)
+        assert len(calls) == 2
+    with backend.use_kernels("numpy"):
+        conv(4, 4, 6)  # the reference set has no Winograd transforms: im2col
+    assert len(calls) == 2
+
+
+@pytest.mark.parametrize("kernels,args,msg", [
+    ("numpy", ((3, 3), 1, 1, 1), r"minicnn.reference has no winograd_input"),
+    ("numba", ((5, 5), 1, 2, 1), r"3x3 kernels with stride 1.* got kernel 5x5"),
+    ("numba", ((3, 3), 2, 1, 1), r"stride \(2, 2\)"),
+    ("numba", ((3, 3), 1, 3, 1), r"padding 0 to 2 with a 3x3 kernel, got \(3, 3\)"),
+    ("numba", ((3, 3), 1, 1, 2), r"groups 2"),
+])
+def test_explicit_winograd_is_strict(kernels, args, msg, rng):
+    (kh, kw_), stride, padding, groups = args
+    x = t64(rng.standard_normal((1, 4, 8, 8)))
+    w = t64(rng.standard_normal((4, 4 // groups, kh, kw_)))
+    with backend.use_kernels(kernels), \
+            pytest.raises(ValueError, match="algo='winograd' .*" + msg):
+        F.conv2d(x, w, None, stride, padding, 1, groups, algo="winograd")
+
+
+def test_runs_without_jit():
+    """With NUMBA_DISABLE_JIT=1 the transforms are plain Python and still match."""
+    script = textwrap.dedent(
+        """
+        import numpy as np
+        import minicnn
+        from minicnn import backend, functional as F
+        from kernels.numba_cpu import winograd as kw
+        from tests.test_direct_conv import reference_conv
+
+        assert kw._input_jit is kw._input_transform, "the kernel is still jitted"
+        assert kw._output_jit is kw._output_transform, "the kernel is still jitted"
+        rng = np.random.default_rng(0)
+        for shape, f, p in [((1, 2, 3, 4), 2, (1, 0)), ((2, 1, 1, 2), 3, (2, 1))]:
+            x = rng.standard_normal(shape)
+            w = rng.standard_normal((f, shape[1], 3, 3))
+            with backend.use_kernels("numba"):
+                got = F.conv2d(minicnn.Tensor(x), minicnn.Tensor(w), None, 1, p,
+                               algo="winograd").numpy()
+            assert np.allclose(got, reference_conv(x, w, p), rtol=1e-12, atol=1e-12), shape
+        print("ok")
+        """
+    )
+    assert run_without_jit(script).strip() == "ok"
