@@ -168,12 +168,12 @@ def test_auto_takes_winograd_where_it_pays(monkeypatch, rng, restore_algo):
         F.conv2d(x, w, None, stride, k // 2)
 
     with backend.use_kernels("numba"):
-        conv(64, 64, 28)  # many channels, 28x28 outputs: Winograd
+        conv(128, 128, 24)  # many channels, 24x24 outputs: Winograd
         assert len(calls) == 1
-        conv(64, 64, 16)  # small planes: im2col
-        conv(32, 64, 28)  # 32 in: im2col
-        conv(64, 64, 28, stride=2)  # stride 2: im2col
-        conv(64, 64, 28, k=5)  # 5x5: im2col
+        conv(128, 128, 16)  # small planes: im2col
+        conv(64, 128, 24)  # 64 in: im2col
+        conv(128, 128, 24, stride=2)  # stride 2: im2col
+        conv(128, 128, 24, k=5)  # 5x5: im2col
         assert len(calls) == 1
         conv_mod.set_conv_algo("winograd")  # a preference: falls back where it cannot run
         conv(4, 4, 6)

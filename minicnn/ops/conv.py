@@ -54,11 +54,13 @@ _DEFAULT_LIMIT_MB = 256
 #: batch 8: 3.8 ms against 5.6)
 DIRECT_MAX_CHANNELS = 32
 #: 'auto' takes Winograd F(2x2, 3x3) for 3x3 stride-1 layers with at least this many in and
-#: out channels and outputs of at least WINOGRAD_MIN_SIZE x WINOGRAD_MIN_SIZE (measured on 2
-#: cores: forward 14-44% and forward+backward 2-20% faster than im2col from 64 channels at
-#: 28x28 to 512 at 56x56, where its 16 GEMMs with K = C run near the GEMM peak; 7-55% slower
-#: on 7x7 to 16x16 outputs, where the transforms' per-plane work and the small GEMMs dominate)
-WINOGRAD_MIN_CHANNELS = 64
+#: out channels and outputs of at least WINOGRAD_MIN_SIZE x WINOGRAD_MIN_SIZE. Measured on 2
+#: cores, forward+backward against im2col: 128 channels at 56x56 15% faster, 192 at 28x28
+#: 9%, 256 at 56x56 13-20%, 512 at 28x28 5%, where its 16 GEMMs with K = C run near the GEMM
+#: peak; 64 at 56x56 12% faster but 96->128 at 28x28 3-8% slower (forward alone 8-30%
+#: faster); 7-55% slower on 7x7 to 16x16 outputs, where the transforms' per-plane work and
+#: the small GEMMs dominate.
+WINOGRAD_MIN_CHANNELS = 128
 WINOGRAD_MIN_SIZE = 24
 
 _conv_algo = "auto"
