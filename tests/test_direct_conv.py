@@ -1,5 +1,6 @@
 """The Numba direct 3x3 and 5x5 convolutions: against the reference im2col convolution,
-their gradients, and when conv2d's ``algo`` takes them."""
+their gradients, and when conv2d's ``algo`` takes them. The op-level tests shared with
+Winograd (``algo='winograd'``; its own tests are in test_winograd.py) run for both."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import textwrap
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 pytest.importorskip("numba")
@@ -66,26 +67,28 @@ def test_kernel_takes_non_contiguous_arrays(rng, k):
                                                        np.ascontiguousarray(w), (1, 2)), 1e-12)
 
 
+@pytest.mark.parametrize("algo", ["direct", "winograd"])
 @given(case=direct_cases(), bias=st.booleans())
-def test_op_gradients_match_im2col(case, bias):
-    """algo='direct': y, g_x (by the direct kernel) and g_W, g_b (by im2col) as im2col's."""
+def test_op_gradients_match_im2col(algo, case, bias):
+    """y, g_x (by the direct or Winograd kernels) and g_W, g_b (by im2col) as im2col's."""
     shape, f, k, p, seed = case
+    assume(algo == "direct" or k == 3)
     rng = np.random.default_rng(seed)
     x, w = rng.standard_normal(shape), rng.standard_normal((f, shape[1], k, k))
     b = rng.standard_normal(f) if bias else None
     out = {}
-    for algo in ("direct", "im2col"):
+    for a in (algo, "im2col"):
         with backend.use_kernels("numba"):
             tx, tw = t64(x), t64(w)
             tb = t64(b) if bias else None
-            y = F.conv2d(tx, tw, tb, 1, p, algo=algo)
+            y = F.conv2d(tx, tw, tb, 1, p, algo=a)
             gy = np.random.default_rng(seed + 1).standard_normal(y.shape)
             y.backward(gy)
-            out[algo] = [y.numpy(), tx.grad.numpy(), tw.grad.numpy()]
+            out[a] = [y.numpy(), tx.grad.numpy(), tw.grad.numpy()]
             if bias:
-                out[algo].append(tb.grad.numpy())
-    for a, e in zip(out["direct"], out["im2col"]):
-        close(a, e, 1e-12)
+                out[a].append(tb.grad.numpy())
+    for got, want in zip(out[algo], out["im2col"]):
+        close(got, want, 1e-12)
 
 
 @pytest.mark.parametrize("k", [3, 5])
@@ -110,12 +113,13 @@ def test_only_the_input_gradient(rng):
     close(gx, x.grad.numpy(), 1e-12)
 
 
-def test_backward_under_another_kernel_set(rng):
-    """Forward picked the direct kernel (Numba); backward under the reference set, which has
-    none, takes the input gradient by col2im instead."""
+@pytest.mark.parametrize("algo", ["direct", "winograd"])
+def test_backward_under_another_kernel_set(rng, algo):
+    """Forward by the direct or Winograd kernels (Numba); backward under the reference set,
+    which has neither, takes the input gradient by col2im instead."""
     x, w = t64(rng.standard_normal((2, 3, 5, 5))), t64(rng.standard_normal((4, 3, 3, 3)))
     with backend.use_kernels("numba"):
-        y = F.conv2d(x, w, None, 1, 1, algo="direct")
+        y = F.conv2d(x, w, None, 1, 1, algo=algo)
     gy = rng.standard_normal(y.shape)
     with backend.use_kernels("numpy"):
         y.backward(gy)
@@ -175,33 +179,44 @@ def test_auto_takes_direct_where_it_pays(monkeypatch, rng, restore_algo):
     assert spy.calls == 3
 
 
-@pytest.mark.parametrize("kernels,args,msg", [
-    ("numpy", ((3, 3), 1, 1, 1), r"minicnn.reference has no conv2d_direct"),
-    ("numba", ((7, 7), 1, 2, 1), r"3x3 and 5x5 kernels .* got kernel 7x7"),
-    ("numba", ((3, 5), 1, 2, 1), r"got kernel 3x5"),
-    ("numba", ((3, 3), 2, 1, 1), r"stride \(2, 2\)"),
-    ("numba", ((3, 3), 1, 3, 1), r"padding 0 to 2 with a 3x3 kernel, got \(3, 3\)"),
-    ("numba", ((5, 5), 1, 5, 1), r"padding 0 to 4 with a 5x5 kernel, got \(5, 5\)"),
-    ("numba", ((3, 3), 1, 1, 2), r"groups 2"),
+@pytest.mark.parametrize("algo,kernels,args,msg", [
+    ("direct", "numpy", ((3, 3), 1, 1, 1), r"minicnn.reference has no conv2d_direct"),
+    ("direct", "numba", ((7, 7), 1, 2, 1), r"3x3 and 5x5 kernels .* got kernel 7x7"),
+    ("direct", "numba", ((3, 5), 1, 2, 1), r"got kernel 3x5"),
+    ("direct", "numba", ((3, 3), 2, 1, 1), r"stride \(2, 2\)"),
+    ("direct", "numba", ((3, 3), 1, 3, 1), r"padding 0 to 2 with a 3x3 kernel, got \(3, 3\)"),
+    ("direct", "numba", ((5, 5), 1, 5, 1), r"padding 0 to 4 with a 5x5 kernel, got \(5, 5\)"),
+    ("direct", "numba", ((3, 3), 1, 1, 2), r"groups 2"),
+    ("winograd", "numpy", ((3, 3), 1, 1, 1), r"minicnn.reference has no winograd_input"),
+    ("winograd", "numba", ((5, 5), 1, 2, 1), r"3x3 kernels with stride 1.* got kernel 5x5"),
+    ("winograd", "numba", ((3, 3), 2, 1, 1), r"stride \(2, 2\)"),
+    ("winograd", "numba", ((3, 3), 1, 3, 1), r"padding 0 to 2 with a 3x3 kernel"),
+    ("winograd", "numba", ((3, 3), 1, 1, 2), r"groups 2"),
 ])
-def test_explicit_direct_is_strict(kernels, args, msg, rng):
+def test_explicit_algo_is_strict(algo, kernels, args, msg, rng):
     (kh, kw), stride, padding, groups = args
     x = t64(rng.standard_normal((1, 4, 8, 8)))
     w = t64(rng.standard_normal((4, 4 // groups, kh, kw)))
-    with backend.use_kernels(kernels), pytest.raises(ValueError, match="algo='direct' .*" + msg):
-        F.conv2d(x, w, None, stride, padding, 1, groups, algo="direct")
+    with backend.use_kernels(kernels), \
+            pytest.raises(ValueError, match=f"algo='{algo}' .*" + msg):
+        F.conv2d(x, w, None, stride, padding, 1, groups, algo=algo)
 
 
 def test_runs_without_jit():
-    """With NUMBA_DISABLE_JIT=1 the kernel is plain Python and still matches the reference."""
+    """With NUMBA_DISABLE_JIT=1 the direct and Winograd kernels are plain Python and still
+    match the reference."""
     script = textwrap.dedent(
         """
         import numpy as np
-        from kernels.numba_cpu import direct as kd
+        import minicnn
+        from minicnn import backend, functional as F
+        from kernels.numba_cpu import direct as kd, winograd as kw
         from tests.test_direct_conv import reference_conv
 
         assert kd._conv3x3_jit is kd._conv3x3_planes, "the kernel is still jitted"
         assert kd._conv5x5_jit is kd._conv5x5_planes, "the kernel is still jitted"
+        assert kw._input_jit is kw._input_transform, "the kernel is still jitted"
+        assert kw._output_jit is kw._output_transform, "the kernel is still jitted"
         rng = np.random.default_rng(0)
         for shape, f, k, p in [((1, 2, 3, 4), 2, 3, (1, 0)), ((2, 1, 1, 2), 5, 3, (2, 1)),
                                ((1, 2, 3, 4), 5, 5, (1, 2)), ((1, 1, 1, 2), 1, 5, (2, 4))]:
@@ -209,6 +224,11 @@ def test_runs_without_jit():
             w = rng.standard_normal((f, shape[1], k, k))
             got, want = kd.conv2d_direct(x, w, p), reference_conv(x, w, p)
             assert np.allclose(got, want, rtol=1e-12, atol=1e-12), (shape, p)
+            if k == 3:
+                with backend.use_kernels("numba"):
+                    got = F.conv2d(minicnn.Tensor(x), minicnn.Tensor(w), None, 1, p,
+                                   algo="winograd").numpy()
+                assert np.allclose(got, want, rtol=1e-12, atol=1e-12), (shape, p)
         print("ok")
         """
     )

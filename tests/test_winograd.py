@@ -1,10 +1,10 @@
 """Winograd F(2x2, 3x3) on the Numba kernel set: each transform against its matrix definition
-(Lavin & Gray 2016), the whole convolution and its gradients against im2col, and when
-conv2d's ``algo`` takes it."""
+(Lavin & Gray 2016), the whole convolution against the reference, its gradient check, the
+memory bound, and when conv2d's ``algo`` takes it. Gradients against im2col, strictness,
+backward under another kernel set and the no-JIT run are shared with the direct kernels in
+test_direct_conv.py."""
 
 from __future__ import annotations
-
-import textwrap
 
 import numpy as np
 import pytest
@@ -18,7 +18,7 @@ from kernels.numba_cpu import winograd as kw  # noqa: E402
 from minicnn import backend  # noqa: E402
 from minicnn import functional as F  # noqa: E402
 from minicnn.ops import conv as conv_mod  # noqa: E402
-from tests.strategies import run_without_jit, seeds, t64  # noqa: E402
+from tests.strategies import seeds, t64  # noqa: E402
 from tests.test_direct_conv import close, reference_conv  # noqa: E402
 
 
@@ -88,27 +88,6 @@ def test_conv_matches_reference(dtype, rel, case, bias):
     close(got, want, rel)
 
 
-@given(case=winograd_cases(), bias=st.booleans())
-def test_op_gradients_match_im2col(case, bias):
-    """algo='winograd': y and g_x (by Winograd), g_W and g_b (by im2col) as im2col's."""
-    shape, f, p, seed = case
-    rng = np.random.default_rng(seed)
-    x, w = rng.standard_normal(shape), rng.standard_normal((f, shape[1], 3, 3))
-    b = rng.standard_normal(f) if bias else None
-    out = {}
-    for algo in ("winograd", "im2col"):
-        with backend.use_kernels("numba"):
-            tx, tw_ = t64(x), t64(w)
-            tb = t64(b) if bias else None
-            y = F.conv2d(tx, tw_, tb, 1, p, algo=algo)
-            y.backward(np.random.default_rng(seed + 1).standard_normal(y.shape))
-            out[algo] = [y.numpy(), tx.grad.numpy(), tw_.grad.numpy()]
-            if bias:
-                out[algo].append(tb.grad.numpy())
-    for a, e in zip(out["winograd"], out["im2col"]):
-        close(a, e, 1e-12)
-
-
 def test_gradcheck_winograd():
     rng = np.random.default_rng(4)
     x, w, b = t64(rng.standard_normal((2, 3, 5, 4))), t64(rng.standard_normal((5, 3, 3, 3))), \
@@ -130,23 +109,6 @@ def test_chunks_bound_the_transformed_tiles(rng):
     finally:
         conv_mod.set_im2col_limit(None)
     close(got.numpy(), want, 1e-12)
-
-
-def test_backward_under_another_kernel_set(rng):
-    """Forward by Winograd (Numba); backward under the reference set, which has no Winograd
-    transforms, takes the input gradient by col2im."""
-    x, w = t64(rng.standard_normal((2, 3, 6, 5))), t64(rng.standard_normal((4, 3, 3, 3)))
-    with backend.use_kernels("numba"):
-        y = F.conv2d(x, w, None, 1, 1, algo="winograd")
-    gy = rng.standard_normal(y.shape)
-    with backend.use_kernels("numpy"):
-        y.backward(gy)
-    gx, gw = x.grad.numpy(), w.grad.numpy()
-    x.grad = w.grad = None
-    with backend.use_kernels("numpy"):
-        F.conv2d(x, w, None, 1, 1).backward(gy)
-    close(gx, x.grad.numpy(), 1e-12)
-    close(gw, w.grad.numpy(), 1e-12)
 
 
 @pytest.fixture
@@ -182,45 +144,3 @@ def test_auto_takes_winograd_where_it_pays(monkeypatch, rng, restore_algo):
     with backend.use_kernels("numpy"):
         conv(4, 4, 6)  # the reference set has no Winograd transforms: im2col
     assert len(calls) == 2
-
-
-@pytest.mark.parametrize("kernels,args,msg", [
-    ("numpy", ((3, 3), 1, 1, 1), r"minicnn.reference has no winograd_input"),
-    ("numba", ((5, 5), 1, 2, 1), r"3x3 kernels with stride 1.* got kernel 5x5"),
-    ("numba", ((3, 3), 2, 1, 1), r"stride \(2, 2\)"),
-    ("numba", ((3, 3), 1, 3, 1), r"padding 0 to 2 with a 3x3 kernel, got \(3, 3\)"),
-    ("numba", ((3, 3), 1, 1, 2), r"groups 2"),
-])
-def test_explicit_winograd_is_strict(kernels, args, msg, rng):
-    (kh, kw_), stride, padding, groups = args
-    x = t64(rng.standard_normal((1, 4, 8, 8)))
-    w = t64(rng.standard_normal((4, 4 // groups, kh, kw_)))
-    with backend.use_kernels(kernels), \
-            pytest.raises(ValueError, match="algo='winograd' .*" + msg):
-        F.conv2d(x, w, None, stride, padding, 1, groups, algo="winograd")
-
-
-def test_runs_without_jit():
-    """With NUMBA_DISABLE_JIT=1 the transforms are plain Python and still match."""
-    script = textwrap.dedent(
-        """
-        import numpy as np
-        import minicnn
-        from minicnn import backend, functional as F
-        from kernels.numba_cpu import winograd as kw
-        from tests.test_direct_conv import reference_conv
-
-        assert kw._input_jit is kw._input_transform, "the kernel is still jitted"
-        assert kw._output_jit is kw._output_transform, "the kernel is still jitted"
-        rng = np.random.default_rng(0)
-        for shape, f, p in [((1, 2, 3, 4), 2, (1, 0)), ((2, 1, 1, 2), 3, (2, 1))]:
-            x = rng.standard_normal(shape)
-            w = rng.standard_normal((f, shape[1], 3, 3))
-            with backend.use_kernels("numba"):
-                got = F.conv2d(minicnn.Tensor(x), minicnn.Tensor(w), None, 1, p,
-                               algo="winograd").numpy()
-            assert np.allclose(got, reference_conv(x, w, p), rtol=1e-12, atol=1e-12), shape
-        print("ok")
-        """
-    )
-    assert run_without_jit(script).strip() == "ok"
