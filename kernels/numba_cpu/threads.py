@@ -23,11 +23,15 @@ followed it run at half speed (a 64-channel 8x8 conv, batch 64: forward GEMM 1.5
 its whole forward+backward 8.1 ms with ``GOMP_SPINCOUNT=1000``, 10.3-12.4 ms without). With
 ``GOMP_SPINCOUNT=10000`` the ResNet-20 step took 251-276 ms against 284-301 ms (three
 interleaved runs each); the small VGG-11 and ResNet-18 steps did not move (15-18 and 42-51 ms
-either way). Otherwise (OpenBLAS spins long) OpenMP with a passive wait. Either variable is set
-for Numba's libgomp only: it is set while Numba loads libgomp, which reads it then, and removed
-afterwards (a PyTorch imported later shares that libgomp and its setting). A user's
-``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT`` is left alone. Where a libgomp is loaded already
-(PyTorch imported first), its wait policy is fixed, and the kernels use ``workqueue``.
+either way). ``minicnn/_blas.py`` sets that spin count when minicnn is imported, before any
+library can load libgomp (PyTorch's import does), and leaves it in the environment; where it
+did not (numpy came first but the user exported ``OPENBLAS_THREAD_TIMEOUT``), it is set here,
+before Numba loads libgomp. Otherwise (OpenBLAS spins long) OpenMP with a passive wait, set
+for Numba's libgomp only: the variable is set while Numba loads libgomp, which reads it then,
+and removed afterwards (a PyTorch imported later shares that libgomp, so its threads wait
+passively too). A user's ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT`` is left alone. Where a
+libgomp is loaded already and OpenBLAS spins long (PyTorch imported first), its wait policy
+is fixed, and the kernels use ``workqueue``.
 The choice must be made before the first parallel kernel runs: ``kernels.numba_cpu`` calls
 :func:`start_threads` when it is imported. A threading layer set in code
 (``numba.config.THREADING_LAYER``) or in the environment is left alone.
@@ -39,7 +43,6 @@ compiled without threads, and :func:`pick` hands the twins to a forked child: a
 """
 
 import os
-import re
 import sys
 import types
 from typing import Any
@@ -47,21 +50,11 @@ from typing import Any
 import numba
 from numba import njit
 
-#: libgomp's spin before its idle threads sleep, where OpenBLAS's spin is short (see above)
-SPIN_COUNT = "10000"
+from minicnn._blas import OMP_SPIN_COUNT, openmp_loaded
+
 #: what :func:`start_threads` chose, and why (recorded by the benchmark)
 CHOICE = "not chosen yet"
 _OMP_PID: int | None = None  # the process that started Numba's OpenMP threads
-
-
-def _openmp_loaded() -> bool:
-    """True when this process has an OpenMP runtime mapped already (GNU's libgomp, also as a
-    wheel's hashed copy ``libgomp-<hash>.so.1``, or Intel's libiomp): its wait policy is fixed."""
-    try:
-        with open("/proc/self/maps") as f:
-            return re.search(r"lib(gomp|iomp5)[-\w.]*\.so", f.read()) is not None
-    except OSError:  # not Linux: assume the worst
-        return True
 
 
 def start_threads() -> None:
@@ -74,15 +67,17 @@ def start_threads() -> None:
         CHOICE = f"{numba.config.THREADING_LAYER} (numba.config.THREADING_LAYER, set in code)"
         return
     short_blas_spin = getattr(sys.modules.get("minicnn._blas"), "BLAS_SHORT_SPIN", False)
-    if not short_blas_spin and _openmp_loaded():
+    if not short_blas_spin and openmp_loaded():
         numba.config.THREADING_LAYER = "workqueue"
         CHOICE = "workqueue (an OpenMP runtime was loaded already and OpenBLAS spins long)"
         return
     numba.config.THREADING_LAYER = "omp"
-    added: dict[str, str] = {}
+    added: dict[str, str] = {}  # set for Numba's libgomp only, removed after it loaded
     if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
-        added = ({"GOMP_SPINCOUNT": SPIN_COUNT} if short_blas_spin
-                 else {"OMP_WAIT_POLICY": "PASSIVE"})
+        if short_blas_spin:  # kept, as minicnn/_blas.py keeps it
+            os.environ["GOMP_SPINCOUNT"] = OMP_SPIN_COUNT
+        else:
+            added = {"OMP_WAIT_POLICY": "PASSIVE"}
     os.environ.update(added)
     wait = os.environ.get("OMP_WAIT_POLICY", "default")
     spin = os.environ.get("GOMP_SPINCOUNT", "default")
