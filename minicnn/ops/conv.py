@@ -388,13 +388,13 @@ def conv2d(
 
     ``weight`` is (F, C/groups, kh, kw), ``bias`` (F,) or None; ``stride``, ``padding`` and
     ``dilation`` are ints or (h, w) pairs. ``algo``: None (the :func:`set_conv_algo` default),
-    'auto' (direct where it pays, else im2col), 'im2col' (unrolled windows + one GEMM per
-    chunk of images and group; Chellapilla et al. 2006, cs231n), 'direct' (the kernel set's
-    direct 3x3 or 5x5 stride-1 kernel, where it has one: Numba; forward and input gradient, the
-    weight gradient by im2col), 'winograd' (F(2x2, 3x3) for 3x3 stride-1 convs, Lavin & Gray
-    2016, where the kernel set has its transforms: Numba; forward and input gradient, the
-    weight gradient by im2col), or 'implicit_gemm' (the kernel set's fused kernel, where it
-    has one, e.g. CUDA; its backward uses im2col).
+    'auto' (direct or Winograd where they pay, else im2col), 'im2col' (unrolled windows + one
+    GEMM per chunk of images and group; Chellapilla et al. 2006, cs231n), 'direct' (the kernel
+    set's direct 3x3 or 5x5 stride-1 kernel, where it has one: Numba; forward and input
+    gradient, the weight gradient by im2col), 'winograd' (F(2x2, 3x3) for 3x3 stride-1 convs,
+    Lavin & Gray 2016, where the kernel set has its transforms: Numba; forward and input
+    gradient, the weight gradient by im2col), or 'implicit_gemm' (the kernel set's fused
+    kernel, where it has one, e.g. CUDA; its backward uses im2col).
     """
     if not isinstance(input, Tensor):
         raise ValueError(f"conv2d: input must be a Tensor, got {type(input).__name__}")
