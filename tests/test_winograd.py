@@ -130,17 +130,19 @@ def test_auto_takes_winograd_where_it_pays(monkeypatch, rng, restore_algo):
         F.conv2d(x, w, None, stride, k // 2)
 
     with backend.use_kernels("numba"):
-        conv(128, 128, 24)  # many channels, 24x24 outputs: Winograd
-        assert len(calls) == 1
+        conv(128, 128, 24)  # 128 channels, 24x24 outputs: Winograd
+        conv(64, 96, 32)  # 64 channels, 32x32 outputs: Winograd
+        assert len(calls) == 2
         conv(128, 128, 16)  # small planes: im2col
-        conv(64, 128, 24)  # 64 in: im2col
+        conv(64, 128, 24)  # 64 in at 24x24: im2col
+        conv(32, 64, 32)  # 32 in: im2col
         conv(128, 128, 24, stride=2)  # stride 2: im2col
         conv(128, 128, 24, k=5)  # 5x5: im2col
-        assert len(calls) == 1
+        assert len(calls) == 2
         conv_mod.set_conv_algo("winograd")  # a preference: falls back where it cannot run
         conv(4, 4, 6)
         conv(4, 4, 6, stride=2)
-        assert len(calls) == 2
+        assert len(calls) == 3
     with backend.use_kernels("numpy"):
         conv(4, 4, 6)  # the reference set has no Winograd transforms: im2col
-    assert len(calls) == 2
+    assert len(calls) == 3

@@ -28,8 +28,8 @@ always im2col's GEMM): 'auto', the default, takes the kernel set's direct 3x3 or
 (``conv2d_direct``, Numba) for stride-1 layers of at most :data:`DIRECT_MAX_CHANNELS`
 channels, which reads the input once instead of writing and reading 9x (25x) it; Winograd
 F(2x2, 3x3) (Lavin & Gray 2016; the Numba set's transforms, 2.25x fewer multiplies in 16
-GEMMs) for 3x3 stride-1 layers of at least :data:`WINOGRAD_MIN_CHANNELS` channels and
-outputs of at least :data:`WINOGRAD_MIN_SIZE` squared; im2col everywhere else.
+GEMMs) for 3x3 stride-1 layers with many channels and large outputs (:data:`WINOGRAD_WHEN`);
+im2col everywhere else.
 'implicit_gemm' is the CUDA set's fused forward.
 """
 
@@ -55,15 +55,14 @@ _DEFAULT_LIMIT_MB = 256
 #: at 32->64 and 64->64, where im2col's GEMMs run nearer their peak; 5x5, 16->32 at 28x28,
 #: batch 8: 3.8 ms against 5.6)
 DIRECT_MAX_CHANNELS = 32
-#: 'auto' takes Winograd F(2x2, 3x3) for 3x3 stride-1 layers with at least this many in and
-#: out channels and outputs of at least WINOGRAD_MIN_SIZE x WINOGRAD_MIN_SIZE. Measured on 2
-#: cores, forward+backward against im2col: 128 channels at 56x56 15% faster, 192 at 28x28
-#: 9%, 256 at 56x56 13-20%, 512 at 28x28 5%, where its 16 GEMMs with K = C run near the GEMM
-#: peak; 64 at 56x56 12% faster but 96->128 at 28x28 3-8% slower (forward alone 8-30%
-#: faster); 7-55% slower on 7x7 to 16x16 outputs, where the transforms' per-plane work and
-#: the small GEMMs dominate.
-WINOGRAD_MIN_CHANNELS = 128
-WINOGRAD_MIN_SIZE = 24
+#: 'auto' takes Winograd F(2x2, 3x3) for a 3x3 stride-1 layer when, for one of these
+#: (channels, size) pairs, both in and out channels are at least ``channels`` and the output
+#: is at least ``size`` x ``size``. Measured on 2 cores, forward+backward against im2col:
+#: 64 channels at 32x32 to 112x112 8-20% faster, 128 at 56x56 and 112x112 15%, 192 at 28x28
+#: 9%, 256 at 56x56 13-20%, 512 at 28x28 5%, where its 16 GEMMs run near the GEMM peak; but
+#: 96->128 at 28x28 3-8% slower (forward alone 8-30% faster), and 7-55% slower on 7x7 to
+#: 16x16 outputs, where the transforms' per-plane work and the small GEMMs dominate.
+WINOGRAD_WHEN = ((64, 32), (128, 24))
 
 _conv_algo = "auto"
 _im2col_limit: int | None = None  # None: from MINICNN_IM2COL_MB, else the default
@@ -346,9 +345,9 @@ def _resolve_algo(algo: str | None, x: Tensor, w: Tensor, s: Pair, p: Pair, d: P
         f, c = w.shape[0], w.shape[1] * groups
         if max(f, c) <= DIRECT_MAX_CHANNELS and not _fast_misfit(k, "direct", w, s, p, d, groups):
             return "direct"
-        big = min(x.shape[2] + 2 * p[0], x.shape[3] + 2 * p[1]) - 2 >= WINOGRAD_MIN_SIZE
-        if min(f, c) >= WINOGRAD_MIN_CHANNELS and big and \
-                not _fast_misfit(k, "winograd", w, s, p, d, groups):
+        size = min(x.shape[2] + 2 * p[0], x.shape[3] + 2 * p[1]) - 2  # a 3x3 output's side
+        pays = any(min(f, c) >= ch and size >= sz for ch, sz in WINOGRAD_WHEN)
+        if pays and not _fast_misfit(k, "winograd", w, s, p, d, groups):
             return "winograd"
         return "im2col"
     if algo == "implicit_gemm" and not hasattr(k, "conv2d_implicit_gemm"):
