@@ -16,13 +16,15 @@ applied once per weight in :func:`winograd_weights`). The op (``minicnn.ops.conv
 GEMMs between them, into reused buffers: fresh ones of this size (4x the input) paid page
 faults that cost more than the GEMMs on this VM.
 
-It pays where the GEMMs are large (many channels): measured here on 2 cores, float32, the
-forward of VGG-16's 256->256 3x3 layer at 56x56 (batch 1) takes 9.8 ms against 17.0 for
-im2col + GEMM, 512->512 at 28x28 10.5 against 14.9; with 64 channels, the 16 GEMMs with
-K = 64 run too far below the GEMM peak and im2col wins. Rounding: each output is a
-different sum than the direct one (the transforms add and subtract inputs first), with an
-error a few times the direct sum's (Lavin & Gray, sec. 5; measured here: 7e-7 of the
-output's largest magnitude in float32, against 3e-7 for im2col).
+It pays where the GEMMs are large (many channels, large planes): measured here on 2 cores,
+float32, the forward of VGG-16's 256->256 3x3 layer at 56x56 (batch 1) takes 9.8 ms against
+17.0 for im2col + GEMM, 512->512 at 28x28 10.5 against 14.9, 64->64 at 56x56 (batch 8) 9.6
+against 14.2; on 16x16 and smaller outputs the transforms' per-plane work and the small
+GEMMs cost more and im2col wins (``WINOGRAD_WHEN`` in ``minicnn.ops.conv``).
+
+Rounding: each output is a different sum than the direct one (the transforms add and
+subtract inputs first), with an error a few times the direct sum's (Lavin & Gray, sec. 5;
+measured here: 7e-7 of the output's largest magnitude in float32, against 3e-7 for im2col).
 """
 
 from __future__ import annotations
