@@ -54,19 +54,40 @@ def _pad_planes(x, ph, pw, out):  # x (N, C, H, W) -> out (N, C, Hp*Wp + k-1), z
         o[(h_ + ph) * wp + pw:size] = 0
 
 
+def _task(t, f_):
+    """Task t of a kernel's prange -> (n, f0, nf): image n, filters f0 .. f0+nf-1; the F
+    filters are cut into blocks of four, then the rest one by one."""
+    f4 = f_ // 4
+    nfb = f4 + (f_ - 4 * f4)
+    n = t // nfb
+    b = t - n * nfb
+    if b < f4:
+        return n, 4 * b, 4
+    return n, 3 * f4 + b, 1
+
+
+def _tasks(n_, f_):
+    """The number of prange tasks of :func:`_task`."""
+    return n_ * (f_ // 4 + f_ % 4)
+
+
+def _store(acc, y, n, f0, nf, wp):
+    """y[n, f0 + k] = acc[k] without the dropped columns (row width wp, ow kept)."""
+    oh, ow = y.shape[2], y.shape[3]
+    for k in range(nf):
+        for oy in range(oh):
+            for ox in range(ow):
+                y[n, f0 + k, oy, ox] = acc[k, oy * wp + ox]
+
+
 def _conv3x3_planes(xpad, w, oh, ow, y):
     # xpad (N, C, Hp*Wp + 2) padded flat planes; w (F, C, 3, 3); y (N, F, oh, ow)
     n_, c_ = xpad.shape[0], xpad.shape[1]
     f_ = w.shape[0]
     wp = ow + 2
     L = oh * wp
-    f4 = f_ // 4
-    nfb = f4 + (f_ - 4 * f4)  # blocks of four filters, then the rest one by one
-    for t in prange(n_ * nfb):
-        n = t // nfb
-        b = t - n * nfb
-        nf = 4 if b < f4 else 1
-        f0 = 4 * b if b < f4 else 3 * f4 + b
+    for t in prange(_tasks(n_, f_)):
+        n, f0, nf = _task(t, f_)
         acc = np.zeros((nf, L), dtype=y.dtype)
         if nf == 4:  # each input row feeds four filters: 3 loads per 12 multiply-adds
             a0, a1, a2, a3 = acc[0], acc[1], acc[2], acc[3]
@@ -96,10 +117,7 @@ def _conv3x3_planes(xpad, w, oh, ow, y):
                     a0[q] += (w00 * r0[q] + w01 * r0[q + 1] + w02 * r0[q + 2]
                               + w10 * r1[q] + w11 * r1[q + 1] + w12 * r1[q + 2]
                               + w20 * r2[q] + w21 * r2[q + 1] + w22 * r2[q + 2])
-        for k in range(nf):
-            for oy in range(oh):
-                for ox in range(ow):
-                    y[n, f0 + k, oy, ox] = acc[k, oy * wp + ox]
+        _store(acc, y, n, f0, nf, wp)
 
 
 def _conv5x5_planes(xpad, w, oh, ow, y):
@@ -108,13 +126,8 @@ def _conv5x5_planes(xpad, w, oh, ow, y):
     f_ = w.shape[0]
     wp = ow + 4
     L = oh * wp
-    f4 = f_ // 4
-    nfb = f4 + (f_ - 4 * f4)
-    for t in prange(n_ * nfb):
-        n = t // nfb
-        b = t - n * nfb
-        nf = 4 if b < f4 else 1
-        f0 = 4 * b if b < f4 else 3 * f4 + b
+    for t in prange(_tasks(n_, f_)):
+        n, f0, nf = _task(t, f_)
         acc = np.zeros((nf, L), dtype=y.dtype)
         if nf == 4:  # 5 loads per 20 multiply-adds
             a0, a1, a2, a3 = acc[0], acc[1], acc[2], acc[3]
@@ -148,12 +161,12 @@ def _conv5x5_planes(xpad, w, oh, ow, y):
                     for q in range(L):
                         a0[q] += (u0 * r[q] + u1 * r[q + 1] + u2 * r[q + 2] + u3 * r[q + 3]
                                   + u4 * r[q + 4])
-        for k in range(nf):
-            for oy in range(oh):
-                for ox in range(ow):
-                    y[n, f0 + k, oy, ox] = acc[k, oy * wp + ox]
+        _store(acc, y, n, f0, nf, wp)
 
 
+_task = njit(inline="always", cache=True)(_task)
+_tasks = njit(inline="always", cache=True)(_tasks)
+_store = njit(cache=True)(_store)
 _pad_jit = njit(parallel=True, cache=True)(_pad_planes)
 _conv3x3_jit = njit(parallel=True, cache=True, fastmath={"contract"})(_conv3x3_planes)
 _pad_serial = serial_twin(_pad_planes)  # for forked children (threads.py)
