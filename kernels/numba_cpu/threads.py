@@ -43,14 +43,13 @@ compiled without threads, and :func:`pick` hands the twins to a forked child: a
 """
 
 import os
-import sys
 import types
 from typing import Any
 
 import numba
 from numba import njit
 
-from minicnn._blas import OMP_SPIN_COUNT, openmp_loaded
+from minicnn import _blas
 
 #: what :func:`start_threads` chose, and why (recorded by the benchmark)
 CHOICE = "not chosen yet"
@@ -66,19 +65,19 @@ def start_threads() -> None:
     if numba.config.THREADING_LAYER != "default":
         CHOICE = f"{numba.config.THREADING_LAYER} (numba.config.THREADING_LAYER, set in code)"
         return
-    short_blas_spin = getattr(sys.modules.get("minicnn._blas"), "BLAS_SHORT_SPIN", False)
-    if not short_blas_spin and openmp_loaded():
+    short_blas_spin = _blas.BLAS_SHORT_SPIN
+    if not short_blas_spin and _blas.openmp_loaded():
         numba.config.THREADING_LAYER = "workqueue"
         CHOICE = "workqueue (an OpenMP runtime was loaded already and OpenBLAS spins long)"
         return
     numba.config.THREADING_LAYER = "omp"
-    added: dict[str, str] = {}  # set for Numba's libgomp only, removed after it loaded
+    passive = False  # OMP_WAIT_POLICY set for Numba's libgomp only, removed after it loaded
     if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
         if short_blas_spin:  # kept, as minicnn/_blas.py keeps it
-            os.environ["GOMP_SPINCOUNT"] = OMP_SPIN_COUNT
+            os.environ["GOMP_SPINCOUNT"] = _blas.OMP_SPIN_COUNT
         else:
-            added = {"OMP_WAIT_POLICY": "PASSIVE"}
-    os.environ.update(added)
+            os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+            passive = True
     wait = os.environ.get("OMP_WAIT_POLICY", "default")
     spin = os.environ.get("GOMP_SPINCOUNT", "default")
     try:
@@ -90,8 +89,8 @@ def start_threads() -> None:
         numba.config.THREADING_LAYER = "workqueue"
         CHOICE = "workqueue (no usable OpenMP layer)"
     finally:
-        for name in added:
-            del os.environ[name]
+        if passive:
+            del os.environ["OMP_WAIT_POLICY"]
 
 
 def _launch() -> None:
