@@ -4,7 +4,7 @@ A hand-written reverse-mode autograd, im2col convolutions, pooling, LRN, batch n
 classic ImageNet case-study networks, each gradient-checked. The API follows PyTorch.
 """
 
-from minicnn import _blas  # noqa: F401  first: sets OpenBLAS's idle spin before numpy loads
+from minicnn import _blas  # noqa: F401  first: sets the idle spins of OpenBLAS and OpenMP
 
 # isort: split
 from minicnn import functional, nn, optim

@@ -3,18 +3,19 @@
 Unless ``NUMBA_THREADING_LAYER`` says otherwise, the kernels run on Numba's OpenMP layer
 (fastest here), set up so that its threads and OpenBLAS's do not spin against each other for
 the two cores. OpenBLAS spins about 0.1 s after a GEMM unless minicnn shortened that (see
-``minicnn/_blas.py``: only possible when minicnn is imported before numpy); libgomp spins
-a little after each parallel region unless ``OMP_WAIT_POLICY=PASSIVE``. Training steps
-measured here on 2 cores (batch 32; ResNet-20 batch 64):
+``minicnn/_blas.py``: at import, whether numpy was imported before it or not, unless the user
+exported ``OPENBLAS_THREAD_TIMEOUT``); libgomp spins a little after each parallel region
+unless ``OMP_WAIT_POLICY=PASSIVE``. Training steps measured here on 2 cores (batch 32;
+ResNet-20 batch 64), before minicnn could shorten the spin of an OpenBLAS numpy had loaded:
 
 ======================================  =========  =====================  ===============
                                         workqueue  OpenMP, default wait   OpenMP, passive
 ======================================  =========  =====================  ===============
-minicnn first: small VGG-11             43 ms      19 ms                  22 ms
-minicnn first: small ResNet-18          127 ms     63 ms                  65 ms
-minicnn first: CIFAR ResNet-20          380 ms     325 ms                 304 ms
-numpy first: small VGG-11               32 ms      144 ms                 27 ms
-numpy first: small ResNet-18            90 ms      380 ms                 83 ms
+short OpenBLAS spin: small VGG-11       43 ms      19 ms                  22 ms
+short OpenBLAS spin: small ResNet-18    127 ms     63 ms                  65 ms
+short OpenBLAS spin: CIFAR ResNet-20    380 ms     325 ms                 304 ms
+long OpenBLAS spin: small VGG-11        32 ms      144 ms                 27 ms
+long OpenBLAS spin: small ResNet-18     90 ms      380 ms                 83 ms
 ======================================  =========  =====================  ===============
 
 So: with OpenBLAS's spin short, OpenMP with an active wait, but a short one: libgomp's
@@ -24,14 +25,15 @@ its whole forward+backward 8.1 ms with ``GOMP_SPINCOUNT=1000``, 10.3-12.4 ms wit
 ``GOMP_SPINCOUNT=10000`` the ResNet-20 step took 251-276 ms against 284-301 ms (three
 interleaved runs each); the small VGG-11 and ResNet-18 steps did not move (15-18 and 42-51 ms
 either way). ``minicnn/_blas.py`` sets that spin count when minicnn is imported, before any
-library can load libgomp (PyTorch's import does), and leaves it in the environment; where it
-did not (numpy came first but the user exported ``OPENBLAS_THREAD_TIMEOUT``), it is set here,
-before Numba loads libgomp. Otherwise (OpenBLAS spins long) OpenMP with a passive wait, set
+library can load libgomp (PyTorch's import does), and leaves it in the environment. With
+PyTorch imported first, its own copy of libgomp is loaded already, but Numba loads the
+system's, which reads the spin count then: the ResNet-20 step took 252-258 ms so, against
+295 ms on workqueue. Otherwise (the user's long OpenBLAS spin) OpenMP with a passive wait, set
 for Numba's libgomp only: the variable is set while Numba loads libgomp, which reads it then,
 and removed afterwards (a PyTorch imported later shares that libgomp, so its threads wait
 passively too). A user's ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT`` is left alone. Where a
-libgomp is loaded already and OpenBLAS spins long (PyTorch imported first), its wait policy
-is fixed, and the kernels use ``workqueue``.
+libgomp is loaded already and OpenBLAS spins long, its wait policy may be fixed, and the
+kernels use ``workqueue``.
 The choice must be made before the first parallel kernel runs: ``kernels.numba_cpu`` calls
 :func:`start_threads` when it is imported. A threading layer set in code
 (``numba.config.THREADING_LAYER``) or in the environment is left alone.
