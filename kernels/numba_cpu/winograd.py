@@ -16,11 +16,13 @@ applied once per weight in :func:`winograd_weights`). The op (``minicnn.ops.conv
 GEMMs between them, into reused buffers: fresh ones of this size (4x the input) paid page
 faults that cost more than the GEMMs on this VM.
 
-It pays where the GEMMs are large (many channels, large planes): measured here on 2 cores,
-float32, the forward of VGG-16's 256->256 3x3 layer at 56x56 (batch 1) takes 9.8 ms against
-17.0 for im2col + GEMM, 512->512 at 28x28 10.5 against 14.9, 64->64 at 56x56 (batch 8) 9.6
-against 14.2; on 16x16 and smaller outputs the transforms' per-plane work and the small
-GEMMs cost more and im2col wins (``WINOGRAD_WHEN`` in ``minicnn.ops.conv``).
+It pays from 64 channels and 8x8 outputs: measured here on 2 cores, float32, the forward of
+VGG-16's 256->256 3x3 layer at 56x56 (batch 1) takes 9.8 ms against 17.0 for im2col + GEMM,
+512->512 at 28x28 10.5 against 14.9, 64->64 at 8x8 (batch 64) 2.4 against 2.6, 128->128 at
+8x8 5.6 against 7.1; with fewer channels the GEMMs are too small and the direct kernel wins
+(``WINOGRAD_WHEN`` in ``minicnn.ops.conv``). The transforms are scalar code per tile: on 8x8
+to 16x16 planes, 1.5-3.3x faster than the strips of 4-tile runs they replaced (64 channels
+at 8x8, batch 64: input 1.0 -> 0.5 ms, output 1.24 -> 0.38 ms).
 
 Rounding: each output is a different sum than the direct one (the transforms add and
 subtract inputs first), with an error a few times the direct sum's (Lavin & Gray, sec. 5;
@@ -35,6 +37,8 @@ from numba import njit, prange
 from kernels.numba_cpu.threads import pick, serial_twin
 
 Pair = tuple[int, int]
+
+_TASK = 4096  # values per prange task of the input transform, about
 
 #: B^T (4x4), G (4x3), A^T (2x4) of F(2x2, 3x3) (Lavin & Gray 2016, sec. 4.1)
 B_T = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dtype=np.float64)
@@ -58,67 +62,107 @@ def winograd_weights(w: np.ndarray) -> np.ndarray:
 def _input_transform(x, ph, pw, th, tw, v):
     # x (N, C, H, W) -> v (16, C, N*th*tw): B^T d B of every 4x4 tile (stride 2) of the
     # zero-padded plane; tile (ty, tx) of image n is column (n*th + ty)*tw + tx.
+    # A task takes planes of about _TASK values; each plane is copied into a zeroed scratch
+    # (its border stays zero), its tiles are transformed with scalars into a (16, th*tw)
+    # scratch, then written as 16 runs: on 8x8 to 16x16 planes, 2x faster than writing
+    # 4-tile runs to the 16 rows of v strip by strip.
     n_, c_, h_, w_ = x.shape
     hp, wp = 2 * th + 2, 2 * tw + 2  # the padding, plus a zero row/column for odd sizes
     t_ = th * tw
-    for r in prange(n_ * c_):
-        n = r // c_
-        c = r - n * c_
+    planes = n_ * c_
+    per = _planes_per_task(hp * wp)
+    for task in prange((planes + per - 1) // per):
         pl = np.zeros((hp, wp), dtype=x.dtype)
-        pl[ph:ph + h_, pw:pw + w_] = x[n, c]
-        t = np.empty((4, wp), dtype=x.dtype)
-        for ty in range(th):
-            r0, r1, r2, r3 = pl[2 * ty], pl[2 * ty + 1], pl[2 * ty + 2], pl[2 * ty + 3]
-            for xx in range(wp):  # B^T d: the rows of the tile strip
-                t[0, xx] = r0[xx] - r2[xx]
-                t[1, xx] = r1[xx] + r2[xx]
-                t[2, xx] = r2[xx] - r1[xx]
-                t[3, xx] = r1[xx] - r3[xx]
-            base = n * t_ + ty * tw
-            for a in range(4):  # (B^T d) B: the columns, tile by tile
-                ta = t[a]
-                v0 = v[4 * a, c, base:base + tw]
-                v1 = v[4 * a + 1, c, base:base + tw]
-                v2 = v[4 * a + 2, c, base:base + tw]
-                v3 = v[4 * a + 3, c, base:base + tw]
+        buf = np.empty((16, th * tw), dtype=x.dtype)  # (16, t_) compiled 1.7x slower here
+        for r in range(task * per, min(planes, (task + 1) * per)):
+            n = r // c_
+            c = r - n * c_
+            pl[ph:ph + h_, pw:pw + w_] = x[n, c]
+            for ty in range(th):
+                q0, q1, q2, q3 = pl[2 * ty], pl[2 * ty + 1], pl[2 * ty + 2], pl[2 * ty + 3]
                 for tx in range(tw):
-                    d0, d1, d2, d3 = ta[2 * tx], ta[2 * tx + 1], ta[2 * tx + 2], ta[2 * tx + 3]
-                    v0[tx] = d0 - d2
-                    v1[tx] = d1 + d2
-                    v2[tx] = d2 - d1
-                    v3[tx] = d1 - d3
+                    j = 2 * tx
+                    p = ty * tw + tx
+                    # B^T d: row a of the transformed tile is t[a, 0..3]
+                    t00 = q0[j] - q2[j]
+                    t01 = q0[j + 1] - q2[j + 1]
+                    t02 = q0[j + 2] - q2[j + 2]
+                    t03 = q0[j + 3] - q2[j + 3]
+                    t10 = q1[j] + q2[j]
+                    t11 = q1[j + 1] + q2[j + 1]
+                    t12 = q1[j + 2] + q2[j + 2]
+                    t13 = q1[j + 3] + q2[j + 3]
+                    t20 = q2[j] - q1[j]
+                    t21 = q2[j + 1] - q1[j + 1]
+                    t22 = q2[j + 2] - q1[j + 2]
+                    t23 = q2[j + 3] - q1[j + 3]
+                    t30 = q1[j] - q3[j]
+                    t31 = q1[j + 1] - q3[j + 1]
+                    t32 = q1[j + 2] - q3[j + 2]
+                    t33 = q1[j + 3] - q3[j + 3]
+                    # (B^T d) B: the columns
+                    buf[0, p] = t00 - t02
+                    buf[1, p] = t01 + t02
+                    buf[2, p] = t02 - t01
+                    buf[3, p] = t01 - t03
+                    buf[4, p] = t10 - t12
+                    buf[5, p] = t11 + t12
+                    buf[6, p] = t12 - t11
+                    buf[7, p] = t11 - t13
+                    buf[8, p] = t20 - t22
+                    buf[9, p] = t21 + t22
+                    buf[10, p] = t22 - t21
+                    buf[11, p] = t21 - t23
+                    buf[12, p] = t30 - t32
+                    buf[13, p] = t31 + t32
+                    buf[14, p] = t32 - t31
+                    buf[15, p] = t31 - t33
+            base = n * t_
+            for k in range(16):
+                v[k, c, base:base + t_] = buf[k]
 
 
 def _output_transform(m, th, tw, y):
-    # m (16, F, N*th*tw) -> y (N, F, oh, ow): A^T m A of every tile, clipped at odd sizes
+    # m (16, F, N*th*tw) -> y (N, F, oh, ow): A^T m A of every tile, clipped at odd sizes.
+    # Scalars per tile: on 8x8 to 16x16 planes 2.3-3.3x faster than strips of 4-tile runs.
     n_, f_, oh, ow = y.shape
     t_ = th * tw
     for r in prange(n_ * f_):
         n = r // f_
         f = r - n * f_
-        s = np.empty((8, tw), dtype=y.dtype)  # A^T m: rows 0-3 and 4-7 of the tile strip
         for ty in range(th):
             base = n * t_ + ty * tw
-            for b in range(4):
-                m0 = m[b, f, base:base + tw]
-                m1 = m[4 + b, f, base:base + tw]
-                m2 = m[8 + b, f, base:base + tw]
-                m3 = m[12 + b, f, base:base + tw]
-                s0, s1 = s[b], s[4 + b]
-                for tx in range(tw):
-                    s0[tx] = m0[tx] + m1[tx] + m2[tx]
-                    s1[tx] = m1[tx] - m2[tx] - m3[tx]
-            for half in range(min(2, oh - 2 * ty)):  # (A^T m) A: two output rows
-                a0, a1, a2, a3 = s[4 * half], s[4 * half + 1], s[4 * half + 2], s[4 * half + 3]
-                yr = y[n, f, 2 * ty + half]
-                for tx in range(ow // 2):
-                    yr[2 * tx] = a0[tx] + a1[tx] + a2[tx]
-                    yr[2 * tx + 1] = a1[tx] - a2[tx] - a3[tx]
-                if ow % 2:
-                    tx = tw - 1
-                    yr[2 * tx] = a0[tx] + a1[tx] + a2[tx]
+            two = oh - 2 * ty >= 2  # the tile's second output row is inside y
+            yr0 = y[n, f, 2 * ty]
+            yr1 = y[n, f, 2 * ty + 1 if two else 2 * ty]
+            for tx in range(tw):
+                p = base + tx
+                # A^T m: s[b] = m[b] + m[4+b] + m[8+b], s[4+b] = m[4+b] - m[8+b] - m[12+b]
+                s0 = m[0, f, p] + m[4, f, p] + m[8, f, p]
+                s1 = m[1, f, p] + m[5, f, p] + m[9, f, p]
+                s2 = m[2, f, p] + m[6, f, p] + m[10, f, p]
+                s3 = m[3, f, p] + m[7, f, p] + m[11, f, p]
+                s4 = m[4, f, p] - m[8, f, p] - m[12, f, p]
+                s5 = m[5, f, p] - m[9, f, p] - m[13, f, p]
+                s6 = m[6, f, p] - m[10, f, p] - m[14, f, p]
+                s7 = m[7, f, p] - m[11, f, p] - m[15, f, p]
+                j = 2 * tx  # (A^T m) A: the two output columns
+                yr0[j] = s0 + s1 + s2
+                if j + 1 < ow:
+                    yr0[j + 1] = s1 - s2 - s3
+                if two:
+                    yr1[j] = s4 + s5 + s6
+                    if j + 1 < ow:
+                        yr1[j + 1] = s5 - s6 - s7
 
 
+def _planes_per_task(size):
+    """Planes of ``size`` values per prange task: about _TASK values (at least one plane), so
+    that the scratch arrays are allocated once per task, not once per small plane."""
+    return max(1, _TASK // max(size, 1))
+
+
+_planes_per_task = njit(inline="always", cache=True)(_planes_per_task)
 _input_jit = njit(parallel=True, cache=True)(_input_transform)
 _output_jit = njit(parallel=True, cache=True)(_output_transform)
 _input_serial = serial_twin(_input_transform)  # for forked children (threads.py)

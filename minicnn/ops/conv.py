@@ -57,12 +57,14 @@ _DEFAULT_LIMIT_MB = 256
 DIRECT_MAX_CHANNELS = 32
 #: 'auto' takes Winograd F(2x2, 3x3) for a 3x3 stride-1 layer when, for one of these
 #: (channels, size) pairs, both in and out channels are at least ``channels`` and the output
-#: is at least ``size`` x ``size``. Measured on 2 cores, forward+backward against im2col:
-#: 64 channels at 32x32 to 112x112 8-20% faster, 128 at 56x56 and 112x112 15%, 192 at 28x28
-#: 9%, 256 at 56x56 13-20%, 512 at 28x28 5%, where its 16 GEMMs run near the GEMM peak; but
-#: 96->128 at 28x28 3-8% slower (forward alone 8-30% faster), and 7-55% slower on 7x7 to
-#: 16x16 outputs, where the transforms' per-plane work and the small GEMMs dominate.
-WINOGRAD_WHEN = ((64, 32), (128, 24))
+#: is at least ``size`` x ``size``. Measured on 2 cores, float32, forward and forward+backward
+#: against im2col (interleaved, medians): 64 channels at 8x8 (batch 64) 2.40 against 2.56 ms
+#: and 7.8 against 8.5, at 16x16 7.3/24.6 against 8.6/25.6, at 28x28 4.6/16.2 against
+#: 6.3/17.9; 128 at 8x8 5.6/20.3 against 7.1/23.9, at 14x14 3.8/13.5 against 5.0/15.1; 256 at
+#: 14x14 6.5/25.7 against 8.8/28.5; 96->128 at 28x28 5.8/20.3 against 7.3/21.1; but 512 at 7x7
+#: 8.9/51.9 against 9.0/49.4 (odd sizes waste a quarter of the tiles). 32 channels: the
+#: direct kernel is faster.
+WINOGRAD_WHEN = ((64, 8),)
 
 _conv_algo = "auto"
 _im2col_limit: int | None = None  # None: from MINICNN_IM2COL_MB, else the default
