@@ -8,13 +8,15 @@ ResNet-20 training step took 490 ms with the default and 370-390 ms with 2^12 to
 its threads. So minicnn sets it to 16 when numpy is not loaded yet; when numpy came first
 (``import numpy as np`` above ``import minicnn``, the usual order), it sets it and has each
 loaded OpenBLAS re-read its environment (``openblas_read_env``) and stop its threads
-(``blas_thread_shutdown_``, what OpenBLAS itself does in a forked child), which the next GEMM
+(``blas_thread_shutdown_``, what OpenBLAS itself does before each fork), which the next GEMM
 starts again with the short timeout. Measured here with numpy imported first: the ResNet-20
 step took 344-350 ms before, 217-222 ms after; the process's CPU time in the 0.3 s after a
 512x512 GEMM went from 0.105 s to 0.0003 s. Both entry points are exported by OpenBLAS
-0.3.x (numpy's ``scipy_openblas`` too); a BLAS without them (MKL, Accelerate) is left alone.
-A user's own ``OPENBLAS_THREAD_TIMEOUT`` is left alone. The restart is meant for import time:
-do not import minicnn while another thread is inside a GEMM.
+0.3.x (numpy's ``scipy_openblas`` too); a BLAS without them (MKL, Accelerate), or an OpenBLAS
+on OpenMP threads, is left alone, and so is a user's own ``OPENBLAS_THREAD_TIMEOUT``. The
+restart happens only when minicnn is imported from the main thread, holding the GIL, so no
+other Python thread can start a GEMM meanwhile; one already inside a GEMM (started before,
+running without the GIL) would race with it: import minicnn before starting such threads.
 ``BLAS_SHORT_SPIN`` records whether it is in effect (kernels/numba_cpu/threads.py uses it).
 
 GNU OpenMP (libgomp, which runs the Numba kernels) likewise spins 300,000 rounds after each
@@ -34,6 +36,7 @@ import ctypes
 import os
 import re
 import sys
+import threading
 
 #: libgomp's spin before its idle threads sleep, when minicnn sets it (see above)
 OMP_SPIN_COUNT = "10000"
@@ -51,21 +54,47 @@ def openmp_loaded() -> bool:
         return True
 
 
-def _restart_openblas_threads() -> int:
-    """Have every OpenBLAS mapped in this process re-read its environment and stop its
-    threads (restarted by the next GEMM with the settings read); the number restarted."""
-    try:
-        with open("/proc/self/maps") as f:
-            maps = f.read()
-    except OSError:  # not Linux
+#: the entry point that says how an OpenBLAS runs its threads (1: its own pthreads pool)
+_GET_PARALLEL = ("openblas_get_parallel", "scipy_openblas_get_parallel64_",
+                 "scipy_openblas_get_parallel", "openblas_get_parallel64_")
+
+
+def mapped_blas_paths(maps: str) -> list[str]:
+    """The files of the shared libraries in ``maps`` (the text of /proc/self/maps) whose path
+    mentions BLAS (libopenblas, numpy's libscipy_openblas64_, Debian's
+    openblas-pthread/libblas.so.3), each once, in order."""
+    paths: list[str] = []
+    for line in maps.splitlines():
+        fields = line.split(maxsplit=5)
+        if len(fields) < 6:
+            continue
+        path = fields[5].removesuffix(" (deleted)")
+        if "blas" in path.lower() and ".so" in os.path.basename(path) and path not in paths:
+            paths.append(path)
+    return paths
+
+
+def _restart_openblas_threads(maps: str) -> int:
+    """Have each OpenBLAS mapped in this process (``maps``: /proc/self/maps) that runs its own
+    thread pool re-read its environment and stop its threads, which its next GEMM starts again
+    with the settings read; the number restarted.
+
+    Only from the main thread, with the GIL held all along (``ctypes.PyDLL``), so that no other
+    Python thread can start a GEMM while the pool stops. An OpenBLAS built on OpenMP (its
+    threads are OpenMP's, the timeout means nothing there), a BLAS without these entry points,
+    or one that cannot be opened is left alone.
+    """
+    if threading.current_thread() is not threading.main_thread():
         return 0
-    paths = sorted(set(re.findall(r"(/\S*openblas[^/\s]*\.so[\w.]*)$", maps, re.M | re.I)))
     done = 0
-    for path in paths:
+    for path in mapped_blas_paths(maps):
         try:
-            lib = ctypes.CDLL(path, mode=os.RTLD_NOLOAD)
+            lib = ctypes.PyDLL(path, mode=os.RTLD_NOLOAD | os.RTLD_LOCAL)
             read_env, shutdown = lib.openblas_read_env, lib.blas_thread_shutdown_
-        except (OSError, AttributeError):  # gone, or not an OpenBLAS with these entry points
+            get_parallel = next(getattr(lib, n) for n in _GET_PARALLEL if hasattr(lib, n))
+        except (OSError, AttributeError, StopIteration):
+            continue
+        if get_parallel() != 1:  # not the pthreads pool
             continue
         read_env()
         shutdown()
@@ -73,17 +102,27 @@ def _restart_openblas_threads() -> int:
     return done
 
 
+def _maps() -> str:
+    try:
+        with open("/proc/self/maps") as f:
+            return f.read()
+    except OSError:  # not Linux
+        return ""
+
+
 # In effect: minicnn set it (before numpy loaded, or restarting the OpenBLAS numpy loaded),
 # or the user did, in the environment before Python started. Child processes inherit the
 # variable, and with it the short spin.
 BLAS_SHORT_SPIN = False
+#: how many OpenBLAS libraries, loaded before minicnn, it restarted with the short spin
+OPENBLAS_RESTARTED = 0
 if "OPENBLAS_THREAD_TIMEOUT" not in os.environ:
     os.environ["OPENBLAS_THREAD_TIMEOUT"] = OPENBLAS_TIMEOUT  # for an OpenBLAS loaded later
-    restarted = _restart_openblas_threads()  # and those loaded already
-    if "numpy" in sys.modules and not restarted:  # numpy's BLAS is another: nothing was set
+    OPENBLAS_RESTARTED = _restart_openblas_threads(_maps())  # and those loaded already
+    if "numpy" in sys.modules and not OPENBLAS_RESTARTED:  # numpy's BLAS was not told
         del os.environ["OPENBLAS_THREAD_TIMEOUT"]
-try:
-    BLAS_SHORT_SPIN = int(os.environ.get("OPENBLAS_THREAD_TIMEOUT", "28")) <= 20
+try:  # OpenBLAS takes 0 (or less) as its default, long, spin
+    BLAS_SHORT_SPIN = 0 < int(os.environ.get("OPENBLAS_THREAD_TIMEOUT", "28")) <= 20
 except ValueError:
     pass
 if BLAS_SHORT_SPIN and "OMP_WAIT_POLICY" not in os.environ and not openmp_loaded():

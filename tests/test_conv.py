@@ -160,6 +160,36 @@ def test_gradcheck(kernel_set, case):
     assert minicnn.gradcheck(fn, inputs, eps=1e-6, atol=1e-7, rtol=1e-6)
 
 
+@FIXTURE_OK
+@given(case=conv_cases(), chunked=st.booleans())
+def test_weight_grad_orientations_agree(kernel_set, case, chunked):
+    """g_W from the (F, K) GEMM (many filters: GW_AS_FK_FROM) equals g_W from the (K, F) GEMM
+    and its transpose, which test_gradcheck covers: pointwise and im2col, groups, chunks."""
+    x, w, b = make(case)
+    gy = None
+
+    def weight_grad(fk_from):
+        nonlocal gy
+        old = conv_mod.GW_AS_FK_FROM
+        conv_mod.GW_AS_FK_FROM = fk_from
+        if chunked:  # one image per chunk: the chunks' parts are summed
+            set_im2col_limit(1)
+        try:
+            tx, tw = t64(x), t64(w)
+            y = conv2d(tx, tw, None, *args_of(case), algo="im2col")
+            if gy is None:
+                gy = np.random.default_rng(case["seed"]).standard_normal(y.shape)
+            y.backward(gy)
+            return tw.grad.numpy(), tx.grad.numpy()
+        finally:
+            conv_mod.GW_AS_FK_FROM = old
+            set_im2col_limit(None)
+
+    (gw_kf, gx_kf), (gw_fk, gx_fk) = weight_grad(10**9), weight_grad(1)
+    close(gw_fk, gw_kf, 1e-12)
+    np.testing.assert_array_equal(gx_fk, gx_kf)
+
+
 def test_only_weight_grad(kernel_set, rng):
     """First layer: x needs no gradient, so backward computes gW (and gb) alone."""
     x, w = rng.standard_normal((2, 3, 6, 5)), rng.standard_normal((4, 3, 3, 3))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 pytest.importorskip("numba")
@@ -46,6 +46,9 @@ def tiles_by_definition(x, p, th, tw):
 
 @pytest.mark.parametrize("dtype,rel", [(np.float64, 1e-12), (np.float32, 1e-5)])
 @given(case=winograd_cases())
+# many planes: the input transform's several tasks, and a last one with fewer planes
+@example(case=((2, 70, 8, 8), 3, (1, 1), 0))
+@example(case=((3, 45, 9, 7), 2, (1, 0), 1))
 def test_transforms_match_their_matrices(dtype, rel, case):
     shape, f, p, seed = case
     rng = np.random.default_rng(seed)
@@ -59,6 +62,12 @@ def test_transforms_match_their_matrices(dtype, rel, case):
     u = kw.winograd_weights(w)
     assert u.dtype == dtype and u.shape == (16, f, c)
     close(u, want_u.astype(dtype), rel)
+    # flip=True: U of the input gradient's weights w'[c, f, i, j] = w[f, c, 2-i, 2-j], (16, C, F)
+    wf = w.astype(np.float64).transpose(1, 0, 2, 3)[:, :, ::-1, ::-1]
+    want_uf = np.einsum("ai,cfij,bj->abcf", kw.G, wf, kw.G).reshape(16, c, f)
+    uf = kw.winograd_weights(w, flip=True)
+    assert uf.dtype == dtype and uf.shape == (16, c, f)
+    close(uf, want_uf.astype(dtype), rel)
     # V = B^T d B, tile (ty, tx) of image n at column (n th + ty) tw + tx
     d = tiles_by_definition(x.astype(np.float64), p, th, tw)
     want_v = np.einsum("ai,nctuij,bj->abcntu", kw.B_T, d, kw.B_T).reshape(16, c, n * th * tw)
@@ -124,20 +133,21 @@ def test_auto_takes_winograd_where_it_pays(monkeypatch, rng, restore_algo):
     real = kn.winograd_input
     monkeypatch.setattr(kn, "winograd_input", lambda *a, **k: calls.append(1) or real(*a, **k))
 
-    def conv(c, f, hw, stride=1, k=3):
-        x = minicnn.Tensor(rng.standard_normal((1, c, hw, hw)).astype(np.float32))
+    def conv(c, f, hw, stride=1, k=3, n=1):
+        x = minicnn.Tensor(rng.standard_normal((n, c, hw, hw)).astype(np.float32))
         w = minicnn.Tensor(rng.standard_normal((f, c, k, k)).astype(np.float32))
         F.conv2d(x, w, None, stride, k // 2)
 
     with backend.use_kernels("numba"):
-        conv(128, 128, 24)  # 128 channels, 24x24 outputs: Winograd
-        conv(64, 96, 32)  # 64 channels, 32x32 outputs: Winograd
-        conv(64, 64, 8)  # 64 channels, 8x8 outputs: Winograd
+        conv(128, 128, 24, n=4)  # 128 channels x 576 tiles: Winograd
+        conv(64, 96, 32)  # 64 channels x 256 tiles (one 32x32 image): just too little: im2col
+        conv(64, 96, 32, n=4)  # 64 x 1024: Winograd
+        conv(64, 64, 8, n=64)  # 64 channels, 8x8 outputs, batch 64: Winograd
         assert len(calls) == 3
-        conv(64, 64, 7)  # 7x7 outputs: im2col
-        conv(32, 64, 32)  # 32 in: im2col
-        conv(128, 128, 24, stride=2)  # stride 2: im2col
-        conv(128, 128, 24, k=5)  # 5x5: im2col
+        conv(64, 64, 7, n=128)  # 7x7 outputs: im2col
+        conv(32, 64, 32, n=4)  # 32 in: im2col
+        conv(128, 128, 24, stride=2, n=4)  # stride 2: im2col
+        conv(128, 128, 24, k=5, n=4)  # 5x5: im2col
         assert len(calls) == 3
         conv_mod.set_conv_algo("winograd")  # a preference: falls back where it cannot run
         conv(4, 4, 6)

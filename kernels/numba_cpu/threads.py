@@ -3,8 +3,9 @@
 Unless ``NUMBA_THREADING_LAYER`` says otherwise, the kernels run on Numba's OpenMP layer
 (fastest here), set up so that its threads and OpenBLAS's do not spin against each other for
 the two cores. OpenBLAS spins about 0.1 s after a GEMM unless minicnn shortened that (see
-``minicnn/_blas.py``: at import, whether numpy was imported before it or not, unless the user
-exported ``OPENBLAS_THREAD_TIMEOUT``); libgomp spins a little after each parallel region
+``minicnn/_blas.py``: at import, also where numpy was imported first if its BLAS is an
+OpenBLAS on its own threads, which minicnn restarts; unless the user exported
+``OPENBLAS_THREAD_TIMEOUT``); libgomp spins a little after each parallel region
 unless ``OMP_WAIT_POLICY=PASSIVE``. Training steps measured here on 2 cores (batch 32;
 ResNet-20 batch 64), before minicnn could shorten the spin of an OpenBLAS numpy had loaded:
 

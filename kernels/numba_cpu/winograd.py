@@ -16,11 +16,12 @@ applied once per weight in :func:`winograd_weights`). The op (``minicnn.ops.conv
 GEMMs between them, into reused buffers: fresh ones of this size (4x the input) paid page
 faults that cost more than the GEMMs on this VM.
 
-It pays from 64 channels and 8x8 outputs: measured here on 2 cores, float32, the forward of
-VGG-16's 256->256 3x3 layer at 56x56 (batch 1) takes 9.8 ms against 17.0 for im2col + GEMM,
-512->512 at 28x28 10.5 against 14.9, 64->64 at 8x8 (batch 64) 2.4 against 2.6, 128->128 at
-8x8 5.6 against 7.1; with fewer channels the GEMMs are too small and the direct kernel wins
-(``WINOGRAD_WHEN`` in ``minicnn.ops.conv``). The transforms are scalar code per tile: on 8x8
+It pays from 64 channels, 8x8 outputs and enough tiles: measured here on 2 cores, float32,
+the forward of VGG-16's 256->256 3x3 layer at 56x56 (batch 1) takes 9.8 ms against 17.0 for
+im2col + GEMM, 512->512 at 28x28 9.0 against 12.3, 64->64 at 8x8 (batch 64) 2.4 against 2.6,
+128->128 at 8x8 5.6 against 7.1; with fewer tiles (small batches of small planes) or fewer
+channels the GEMMs are too small, and im2col or the direct kernel (up to 32 channels) wins
+(``WINOGRAD_MIN_CHANNELS`` in ``minicnn.ops.conv``). The transforms are scalar code per tile: on 8x8
 to 16x16 planes, 1.5-3.3x faster than the strips of 4-tile runs they replaced (64 channels
 at 8x8, batch 64: input 1.0 -> 0.5 ms, output 1.24 -> 0.38 ms).
 
@@ -45,6 +46,7 @@ B_T = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dtyp
 G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]], dtype=np.float64)
 A_T = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], dtype=np.float64)
 _KG = np.kron(G, G)  # (16, 9): vec(G g G^T) = (G kron G) vec(g), both row-major
+_KG_FLIP = np.kron(G[:, ::-1], G[:, ::-1])  # the same for the flipped g: (G P) g (G P)^T
 
 
 def tiles(oh: int, ow: int) -> Pair:
@@ -52,11 +54,18 @@ def tiles(oh: int, ow: int) -> Pair:
     return (oh + 1) // 2, (ow + 1) // 2
 
 
-def winograd_weights(w: np.ndarray) -> np.ndarray:
-    """w (F, C, 3, 3) -> U (16, F, C), ``U[4a + b] = (G w G^T)[a, b]``, in w's dtype (one GEMM)."""
+def winograd_weights(w: np.ndarray, flip: bool = False) -> np.ndarray:
+    """w (F, C, 3, 3) -> U (16, F, C), ``U[4a + b] = (G w G^T)[a, b]``, in w's dtype (one GEMM).
+
+    ``flip=True``: the U of the input gradient's convolution, whose weights are w transposed
+    and flipped, ``w'[c, f, i, j] = w[f, c, 2 - i, 2 - j]``: (16, C, F), as a transposed view
+    (the GEMMs take it as it is), from ``G P`` (G with its columns reversed) in place of G, so
+    that w' is never copied (9.4 MB for 512 channels: a 1.8 ms strided gather here).
+    """
     f, c = w.shape[:2]
-    kg = _KG.astype(w.dtype)
-    return (kg @ np.ascontiguousarray(w).reshape(f * c, 9).T).reshape(16, f, c)
+    kg = (_KG_FLIP if flip else _KG).astype(w.dtype)
+    u = (kg @ np.ascontiguousarray(w).reshape(f * c, 9).T).reshape(16, f, c)
+    return u.transpose(0, 2, 1) if flip else u
 
 
 def _input_transform(x, ph, pw, th, tw, v):
@@ -70,7 +79,7 @@ def _input_transform(x, ph, pw, th, tw, v):
     hp, wp = 2 * th + 2, 2 * tw + 2  # the padding, plus a zero row/column for odd sizes
     t_ = th * tw
     planes = n_ * c_
-    per = _planes_per_task(hp * wp)
+    per = _planes_per_task(planes, hp * wp)
     for task in prange((planes + per - 1) // per):
         pl = np.zeros((hp, wp), dtype=x.dtype)
         buf = np.empty((16, th * tw), dtype=x.dtype)  # (16, t_) compiled 1.7x slower here
@@ -156,10 +165,13 @@ def _output_transform(m, th, tw, y):
                         yr1[j + 1] = s5 - s6 - s7
 
 
-def _planes_per_task(size):
+def _planes_per_task(planes, size):
     """Planes of ``size`` values per prange task: about _TASK values (at least one plane), so
-    that the scratch arrays are allocated once per task, not once per small plane."""
-    return max(1, _TASK // max(size, 1))
+    that the scratch arrays are allocated once per task, not once per small plane; evened out
+    over the tasks (64 planes of 100 values: two tasks of 32, not 40 and 24)."""
+    per = max(1, _TASK // max(size, 1))
+    tasks = (planes + per - 1) // per
+    return (planes + tasks - 1) // max(tasks, 1) if planes else 1
 
 
 _planes_per_task = njit(inline="always", cache=True)(_planes_per_task)

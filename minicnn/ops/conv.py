@@ -28,7 +28,7 @@ always im2col's GEMM): 'auto', the default, takes the kernel set's direct 3x3 or
 (``conv2d_direct``, Numba) for stride-1 layers of at most :data:`DIRECT_MAX_CHANNELS`
 channels, which reads the input once instead of writing and reading 9x (25x) it; Winograd
 F(2x2, 3x3) (Lavin & Gray 2016; the Numba set's transforms, 2.25x fewer multiplies in 16
-GEMMs) for 3x3 stride-1 layers with many channels and large outputs (:data:`WINOGRAD_WHEN`);
+GEMMs) for 3x3 stride-1 layers with many channels and enough tiles (:data:`WINOGRAD_MIN_CHANNELS`);
 im2col everywhere else.
 'implicit_gemm' is the CUDA set's fused forward.
 """
@@ -55,16 +55,29 @@ _DEFAULT_LIMIT_MB = 256
 #: at 32->64 and 64->64, where im2col's GEMMs run nearer their peak; 5x5, 16->32 at 28x28,
 #: batch 8: 3.8 ms against 5.6)
 DIRECT_MAX_CHANNELS = 32
-#: 'auto' takes Winograd F(2x2, 3x3) for a 3x3 stride-1 layer when, for one of these
-#: (channels, size) pairs, both in and out channels are at least ``channels`` and the output
-#: is at least ``size`` x ``size``. Measured on 2 cores, float32, forward and forward+backward
-#: against im2col (interleaved, medians): 64 channels at 8x8 (batch 64) 2.40 against 2.56 ms
-#: and 7.8 against 8.5, at 16x16 7.3/24.6 against 8.6/25.6, at 28x28 4.6/16.2 against
-#: 6.3/17.9; 128 at 8x8 5.6/20.3 against 7.1/23.9, at 14x14 3.8/13.5 against 5.0/15.1; 256 at
-#: 14x14 6.5/25.7 against 8.8/28.5; 96->128 at 28x28 5.8/20.3 against 7.3/21.1; but 512 at 7x7
-#: 8.9/51.9 against 9.0/49.4 (odd sizes waste a quarter of the tiles). 32 channels: the
-#: direct kernel is faster.
-WINOGRAD_WHEN = ((64, 8),)
+#: 'auto' takes Winograd F(2x2, 3x3) for a 3x3 stride-1 layer when both in and out channels are
+#: at least WINOGRAD_MIN_CHANNELS, the output at least WINOGRAD_MIN_SIZE on each side, and
+#: min(channels) times the number of 2x2 output tiles of the batch (the work of each of the 16
+#: GEMMs, over F) at least WINOGRAD_MIN_WORK. Measured on 2 cores, float32, forward and
+#: forward+backward in ms, Winograd against im2col (interleaved, medians): 64 channels at 8x8,
+#: batch 64 (1024 tiles): 2.40/7.8 against 2.56/8.5; at 16x16, batch 64: 7.3/24.6 against
+#: 8.6/25.6; 128 at 8x8, batch 64: 5.6/20.3 against 7.1/23.9; 256 at 14x14, batch 8:
+#: 6.5/25.7 against 8.8/28.5; 96->128 at 28x28, batch 8: 5.8/20.3 against 7.3/21.1; 512 at
+#: 28x28, batch 1 (196 tiles): 9.0 against 12.3 forward. With less work the 16 GEMMs are
+#: too small: 64 at 16x16, batch 4 (256 tiles): 0.84/2.48 against 0.64/2.16; 256 at 14x14,
+#: batch 1 (49 tiles): 1.31/3.73 against 1.17/3.07; 512 at 7x7, batch 8 (128 tiles, odd
+#: sizes waste a quarter of them): 8.9/51.9 against 9.0/49.4. With fewer channels the direct
+#: kernel (up to 32) or im2col is faster.
+WINOGRAD_MIN_CHANNELS = 64
+WINOGRAD_MIN_SIZE = 8
+WINOGRAD_MIN_WORK = 1 << 16
+
+#: The weight gradient's GEMM gives g_W^T as (K, F) = cols @ g_y below this many filters (per
+#: group), g_W as (F, K) = g_y^T @ cols^T from it. Measured on 2 cores, float32: (K, F) runs
+#: up to 2x faster on few filters (K=144, F=16, 65536 columns: 2.4 against 4.7 ms; F=64:
+#: 1.3 against 1.7 ms), but must be transposed back, and numpy's transposing copy of a large
+#: weight is slow (256x2304: 2.5 ms; 512x4608: 16.9 ms, against a 0.3 ms longer GEMM).
+GW_AS_FK_FROM = 256
 
 _conv_algo = "auto"
 _im2col_limit: int | None = None  # None: from MINICNN_IM2COL_MB, else the default
@@ -210,13 +223,17 @@ class Conv2d(Function):
         f, cg, kh, kw = w.shape
         g, fg, kk = groups, f // groups, cg * kh * kw
         ll = gy.shape[2] * gy.shape[3]
-        gwt = gx = None  # gwt: the weight gradient as (G, K/G, F/G)
+        gwg = gx = None  # gwg: the weight gradient as (G, F/G, K/G)
         if _is_pointwise(kh, kw, stride, padding, dilation):
-            wt = xp.ascontiguousarray(w.reshape(g, fg, kk).transpose(0, 2, 1))  # (G, C/G, F/G)
+            wt = w.reshape(g, fg, kk).transpose(0, 2, 1)  # (G, C/G, F/G), a view BLAS takes
             gy = xp.ascontiguousarray(gy)
             gyg = gy.reshape(n, g, fg, ll)
             if need_w:  # sum_n x[n] (C/G, L) @ gy[n]^T (L, F/G), per group
-                gwt = xp.matmul(x.reshape(n, g, cg, ll), gyg.transpose(0, 1, 3, 2)).sum(axis=0)
+                xg = x.reshape(n, g, cg, ll)
+                if _gw_as_fk(fg):
+                    gwg = xp.matmul(gyg, xg.transpose(0, 1, 3, 2)).sum(axis=0)
+                else:
+                    gwg = _transposed(xp.matmul(xg, gyg.transpose(0, 1, 3, 2)).sum(axis=0))
             if need_x:
                 gx = xp.matmul(wt, gyg).reshape(x.shape)
         else:
@@ -224,31 +241,32 @@ class Conv2d(Function):
             if need_x and algo in ("direct", "winograd") and hasattr(k, _FAST_KERNEL[algo]):
                 # (a kernel set switched since forward may lack it: then col2im below)
                 # g_x is the full correlation of g_y with the flipped, transposed weights
-                wf = xp.ascontiguousarray(w.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1])
-                gx = _fast_conv(k, algo, gy, wf, (kh - 1 - padding[0], kw - 1 - padding[1]))
+                gx = _fast_conv(k, algo, gy, w, (kh - 1 - padding[0], kw - 1 - padding[1]),
+                                flip=True)
                 cols_x = False
             if need_w or cols_x:
-                gwt, gx_cols = self._backward_im2col(k, xp, gy, need_w, cols_x)
+                gwg, gx_cols = self._backward_im2col(k, xp, gy, need_w, cols_x)
                 gx = gx_cols if cols_x else gx
         gw = None
         if need_w:
-            if gwt is None:  # an empty batch
-                gwt = xp.zeros((g, kk, fg), dtype=w.dtype)
-            gw = xp.ascontiguousarray(gwt.transpose(0, 2, 1)).reshape(w.shape)
+            if gwg is None:  # an empty batch
+                gwg = xp.zeros((g, fg, kk), dtype=w.dtype)
+            gw = gwg.reshape(w.shape)
         gb = gy.sum(axis=(0, 2, 3)) if need_b else None
         return gx, gw, gb, None, None, None, None, None
 
     def _backward_im2col(self, k: Any, xp: Any, gy: Any, need_w: bool,
                          need_x: bool) -> tuple[Any, Any]:
-        """(g_W^T (G, K/G, F/G) or None, g_x or None) by im2col chunks and GEMMs."""
+        """(g_W (G, F/G, K/G) or None, g_x or None) by im2col chunks and GEMMs."""
         x, w, stride, padding, dilation, groups, _ = self.saved_tensors
         n, c, h, wd = x.shape
         f, cg, kh, kw = w.shape
         g, fg, kk = groups, f // groups, cg * kh * kw
         ll = gy.shape[2] * gy.shape[3]
         if need_x:
-            wt = xp.ascontiguousarray(w.reshape(g, fg, kk).transpose(0, 2, 1))  # (G, K/G, F/G)
-        gwt = gx = None
+            wt = w.reshape(g, fg, kk).transpose(0, 2, 1)  # (G, K/G, F/G), a view BLAS takes
+        gw = gx = None
+        fk = _gw_as_fk(fg)
         m = _chunk(n, c * kh * kw * ll * x.dtype.itemsize)
         if need_x and m < n:
             gx = xp.empty(x.shape, dtype=x.dtype)
@@ -262,8 +280,12 @@ class Conv2d(Function):
             buf = _workspace(gy, (c * kh * kw, mm))
             if need_w:
                 cols = k.im2col(x[n0:n1], (kh, kw), stride, padding, dilation, out=buf)
-                part = xp.matmul(cols.reshape(g, kk, mm), gyt.transpose(0, 2, 1))
-                gwt = part if gwt is None else gwt + part
+                colsg = cols.reshape(g, kk, mm)
+                if fk:  # g_W (F/G, K/G) = g_y^T (F/G, m L) @ cols^T
+                    part = xp.matmul(gyt, colsg.transpose(0, 2, 1))
+                else:  # g_W^T (K/G, F/G) = cols @ g_y (m L, F/G)
+                    part = xp.matmul(colsg, gyt.transpose(0, 2, 1))
+                gw = part if gw is None else gw + part
             if need_x:  # cols are spent: the same buffer takes W^T g_y^T
                 xp.matmul(wt, gyt, out=buf.reshape(g, kk, mm))
                 part = k.col2im(buf, (n1 - n0, c, h, wd), (kh, kw), stride, padding, dilation)
@@ -273,27 +295,33 @@ class Conv2d(Function):
                     gx[n0:n1] = part
         if need_x and gx is None:  # an empty batch
             gx = xp.zeros(x.shape, dtype=x.dtype)
-        return gwt, gx
+        if gw is not None and not fk:
+            gw = _transposed(gw)
+        return gw, gx
 
 
 #: the kernel a kernel set must define for each of these algorithms
 _FAST_KERNEL = {"direct": "conv2d_direct", "winograd": "winograd_input"}
 
 
-def _fast_conv(k: Any, algo: str, x: Any, w: Any, padding: Pair) -> Any:
+def _fast_conv(k: Any, algo: str, x: Any, w: Any, padding: Pair, flip: bool = False) -> Any:
     """The stride-1 convolution of x with w (no bias) by the kernel set's direct kernel, or by
     Winograd F(2x2, 3x3) (Lavin & Gray 2016; ``kernels/numba_cpu/winograd.py``): the input
     and output transforms are kernels, and between them 16 GEMMs
     ``M[ab] (F, P) = U[ab] (F, C) @ V[ab] (C, P)`` over the P tiles of a chunk of images whose
-    V and M fit the im2col bound, in reused workspaces."""
+    V and M fit the im2col bound, in reused workspaces. ``flip``: convolve with w transposed
+    and flipped, ``w'[c, f, i, j] = w[f, c, kh-1-i, kw-1-j]`` (the input gradient's weights)."""
+    if flip and algo == "direct":
+        w = backend.get_array_module(w).ascontiguousarray(
+            w.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1])
     if algo == "direct":
         return k.conv2d_direct(x, w, padding)
     xp = backend.get_array_module(x)
     n, c, h, wd = x.shape
-    f = w.shape[0]
+    u = k.winograd_weights(w, flip=flip)  # (16, F, C) (a transposed view when flipped)
+    f = u.shape[1]
     oh, ow = h + 2 * padding[0] - 2, wd + 2 * padding[1] - 2
     th, tw = (oh + 1) // 2, (ow + 1) // 2
-    u = k.winograd_weights(w)  # (16, F, C)
     y = xp.empty((n, f, oh, ow), dtype=x.dtype)
     m = _chunk(n, 16 * (c + f) * th * tw * x.dtype.itemsize)
     for n0 in range(0, n, m):
@@ -303,6 +331,18 @@ def _fast_conv(k: Any, algo: str, x: Any, w: Any, padding: Pair) -> Any:
         mt = xp.matmul(u, v, out=_workspace(x, (16, f, p), slot=1))
         k.winograd_output(mt, th, tw, y[n0:n1])
     return y
+
+
+def _gw_as_fk(filters: int) -> bool:
+    """Whether the weight gradient's GEMM yields g_W as (F, K) rather than g_W^T as (K, F):
+    see :data:`GW_AS_FK_FROM`."""
+    return filters >= GW_AS_FK_FROM
+
+
+def _transposed(a: Any) -> Any:
+    """(G, R, S) -> a C-contiguous (G, S, R) copy; small: only for (K, F) weight gradients of
+    fewer than :data:`GW_AS_FK_FROM` filters."""
+    return backend.get_array_module(a).ascontiguousarray(a.transpose(0, 2, 1))
 
 
 def _is_pointwise(kh: int, kw: int, stride: Pair, padding: Pair, dilation: Pair) -> bool:
@@ -333,6 +373,16 @@ def _fast_misfit(k: Any, algo: str, weight: Tensor, s: Pair, p: Pair, d: Pair,
     return ""
 
 
+def _winograd_pays(x_shape: tuple[int, ...], f: int, c: int, p: Pair) -> bool:
+    """Whether 'auto' takes Winograd for a 3x3 stride-1 conv of x_shape, c -> f channels,
+    padding p (see WINOGRAD_MIN_CHANNELS)."""
+    oh, ow = x_shape[2] + 2 * p[0] - 2, x_shape[3] + 2 * p[1] - 2  # a 3x3 output
+    tiles = x_shape[0] * ((oh + 1) // 2) * ((ow + 1) // 2)
+    ch = min(f, c)
+    return (ch >= WINOGRAD_MIN_CHANNELS and min(oh, ow) >= WINOGRAD_MIN_SIZE
+            and ch * tiles >= WINOGRAD_MIN_WORK)
+
+
 def _resolve_algo(algo: str | None, x: Tensor, w: Tensor, s: Pair, p: Pair, d: Pair,
                   groups: int) -> str:
     """The algorithm that runs: an explicit ``algo`` strictly, else the default's preference."""
@@ -347,9 +397,8 @@ def _resolve_algo(algo: str | None, x: Tensor, w: Tensor, s: Pair, p: Pair, d: P
         f, c = w.shape[0], w.shape[1] * groups
         if max(f, c) <= DIRECT_MAX_CHANNELS and not _fast_misfit(k, "direct", w, s, p, d, groups):
             return "direct"
-        size = min(x.shape[2] + 2 * p[0], x.shape[3] + 2 * p[1]) - 2  # a 3x3 output's side
-        pays = any(min(f, c) >= ch and size >= sz for ch, sz in WINOGRAD_WHEN)
-        if pays and not _fast_misfit(k, "winograd", w, s, p, d, groups):
+        if _winograd_pays(x.shape, f, c, p) and not _fast_misfit(k, "winograd", w, s, p, d,
+                                                                    groups):
             return "winograd"
         return "im2col"
     if algo == "implicit_gemm" and not hasattr(k, "conv2d_implicit_gemm"):
