@@ -4,7 +4,8 @@ A hand-written reverse-mode autograd, im2col convolutions, pooling, LRN, batch n
 classic ImageNet case-study networks, each gradient-checked. The API follows PyTorch.
 """
 
-from minicnn import _blas  # noqa: F401  first: sets the idle spins of OpenBLAS and OpenMP
+# first: the idle spins of OpenBLAS and OpenMP, and glibc's thresholds for large arrays
+from minicnn import _blas, _malloc  # noqa: F401
 
 # isort: split
 from minicnn import functional, nn, optim

@@ -179,6 +179,45 @@ def test_openblas_spin_short_with_numpy_first() -> None:
     assert idle_cpu("minicnn") < min(0.02, spin / 4)
 
 
+MMAPPED = """
+import ctypes, sys
+import numpy as np
+if sys.argv[1] == "minicnn":
+    import minicnn
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd",
+                                                "usmblks", "fsmblks", "uordblks", "fordblks",
+                                                "keepcost")]
+info = ctypes.CDLL(None).mallinfo2
+info.restype = MallInfo2
+before = info().hblks
+a = np.ones(1 << 20, np.float32)  # 4 MiB
+print(info().hblks - before)  # blocks glibc mmapped for it
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc only")
+@pytest.mark.parametrize("arg,env,expected", [
+    ("numpy", {}, "1"),  # glibc's default: a 4 MiB array is a fresh mmap
+    ("minicnn", {}, "0"),  # minicnn's thresholds: it comes from the heap, reused
+    ("minicnn", {"MINICNN_MALLOC_TUNING": "0"}, "1"),  # turned off
+    ("minicnn", {"MALLOC_TRIM_THRESHOLD_": "1000000"}, "1"),  # the user's own tuning wins
+])
+def test_malloc_thresholds(arg, env, expected) -> None:
+    try:
+        ctypes.CDLL(None).mallinfo2  # noqa: B018  glibc 2.33 and newer
+    except AttributeError:
+        pytest.skip("no glibc mallinfo2 here")
+    full = {k: v for k, v in os.environ.items()
+            if not k.startswith("MALLOC_") and k not in ("GLIBC_TUNABLES", "MINICNN_MALLOC_TUNING")}
+    full.update(env)
+    r = subprocess.run([sys.executable, "-c", MMAPPED, arg], env=full, capture_output=True,
+                       text=True, timeout=120,
+                       cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == expected
+
+
 @pytest.mark.skipif(not backend._numba_importable(), reason="numba not importable")
 @pytest.mark.parametrize("first,env,expected", [
     # minicnn first: OpenBLAS spins briefly, so OpenMP with an active wait of a short spin,
