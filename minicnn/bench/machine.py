@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from minicnn import _blas, _malloc
 from minicnn.bench.timing import median, repeat_times
 
 
@@ -92,6 +93,8 @@ def describe(threads: int, device: str) -> dict[str, Any]:
         "torch": _version("torch"),
         "cupy": _version("cupy") or _version("cupy-cuda12x") or _version("cupy-cuda11x"),
         "numba_threads": _numba_threads(),
+        "openblas_restarted": _blas.OPENBLAS_RESTARTED,
+        "malloc_tuned": _malloc.TUNED,
         "env": {
             k: os.environ[k]
             for k in (
@@ -101,6 +104,9 @@ def describe(threads: int, device: str) -> dict[str, Any]:
                 "OMP_NUM_THREADS",
                 "OPENBLAS_NUM_THREADS",
                 "OPENBLAS_THREAD_TIMEOUT",
+                "GOMP_SPINCOUNT",
+                "OMP_WAIT_POLICY",
+                "MINICNN_MALLOC_TUNING",
             )
             if k in os.environ
         },
