@@ -72,11 +72,12 @@ WINOGRAD_MIN_CHANNELS = 64
 WINOGRAD_MIN_SIZE = 8
 WINOGRAD_MIN_WORK = 1 << 16
 
-#: The weight gradient's GEMM gives g_W^T as (K, F) = cols @ g_y below this many filters (per
-#: group), g_W as (F, K) = g_y^T @ cols^T from it. Measured on 2 cores, float32: (K, F) runs
-#: up to 2x faster on few filters (K=144, F=16, 65536 columns: 2.4 against 4.7 ms; F=64:
-#: 1.3 against 1.7 ms), but must be transposed back, and numpy's transposing copy of a large
-#: weight is slow (256x2304: 2.5 ms; 512x4608: 16.9 ms, against a 0.3 ms longer GEMM).
+#: On the CPU, the weight gradient's GEMM gives g_W^T as (K, F) = cols @ g_y below this many
+#: filters (per group), g_W as (F, K) = g_y^T @ cols^T from it. Measured on 2 cores, float32:
+#: (K, F) runs up to 2x faster on few filters (K=144, F=16, 65536 columns: 2.4 against 4.7
+#: ms; F=64: 1.3 against 1.7 ms), but must be transposed back, and numpy's transposing copy
+#: of a large weight is slow (256x2304: 2.5 ms; 512x4608: 16.9 ms, against a 0.3 ms longer
+#: GEMM). The GPU always takes (K, F) (:func:`_gw_as_fk`).
 GW_AS_FK_FROM = 256
 
 _conv_algo = "auto"
@@ -225,12 +226,12 @@ class Conv2d(Function):
         ll = gy.shape[2] * gy.shape[3]
         gwg = gx = None  # gwg: the weight gradient as (G, F/G, K/G)
         if _is_pointwise(kh, kw, stride, padding, dilation):
-            wt = w.reshape(g, fg, kk).transpose(0, 2, 1)  # (G, C/G, F/G), a view BLAS takes
+            wt = _weight_t(w, g)  # (G, C/G, F/G)
             gy = xp.ascontiguousarray(gy)
             gyg = gy.reshape(n, g, fg, ll)
             if need_w:  # sum_n x[n] (C/G, L) @ gy[n]^T (L, F/G), per group
                 xg = x.reshape(n, g, cg, ll)
-                if _gw_as_fk(fg):
+                if _gw_as_fk(xp, fg):
                     gwg = xp.matmul(gyg, xg.transpose(0, 1, 3, 2)).sum(axis=0)
                 else:
                     gwg = _transposed(xp.matmul(xg, gyg.transpose(0, 1, 3, 2)).sum(axis=0))
@@ -264,9 +265,9 @@ class Conv2d(Function):
         g, fg, kk = groups, f // groups, cg * kh * kw
         ll = gy.shape[2] * gy.shape[3]
         if need_x:
-            wt = w.reshape(g, fg, kk).transpose(0, 2, 1)  # (G, K/G, F/G), a view BLAS takes
+            wt = _weight_t(w, g)  # (G, K/G, F/G)
         gw = gx = None
-        fk = _gw_as_fk(fg)
+        fk = _gw_as_fk(xp, fg)
         m = _chunk(n, c * kh * kw * ll * x.dtype.itemsize)
         if need_x and m < n:
             gx = xp.empty(x.shape, dtype=x.dtype)
@@ -333,10 +334,22 @@ def _fast_conv(k: Any, algo: str, x: Any, w: Any, padding: Pair, flip: bool = Fa
     return y
 
 
-def _gw_as_fk(filters: int) -> bool:
-    """Whether the weight gradient's GEMM yields g_W as (F, K) rather than g_W^T as (K, F):
-    see :data:`GW_AS_FK_FROM`."""
-    return filters >= GW_AS_FK_FROM
+def _gw_as_fk(xp: Any, filters: int) -> bool:
+    """Whether the weight gradient's GEMM yields g_W as (F, K) rather than g_W^T as (K, F): on
+    the CPU from :data:`GW_AS_FK_FROM` filters; never on the GPU, where the transpose costs
+    microseconds and cuBLAS ran VGG-16's 256- and 512-channel layers' forward+backward 8-16%
+    slower as (F, K) (H200)."""
+    return xp is np and filters >= GW_AS_FK_FROM
+
+
+def _weight_t(w: Any, groups: int) -> Any:
+    """W^T per group, (G, K/G, F/G): on the CPU a transposed view, which numpy hands to BLAS as
+    it is (512 channels: a 3.3 ms copy saved); on the GPU a contiguous copy, as cuBLAS was
+    measured with."""
+    f = w.shape[0]
+    wt = w.reshape(groups, f // groups, -1).transpose(0, 2, 1)
+    xp = backend.get_array_module(w)
+    return wt if xp is np else xp.ascontiguousarray(wt)
 
 
 def _transposed(a: Any) -> Any:
