@@ -14,9 +14,9 @@ step took 344-350 ms before, 217-222 ms after; the process's CPU time in the 0.3
 512x512 GEMM went from 0.105 s to 0.0003 s. Both entry points are exported by OpenBLAS
 0.3.x (numpy's ``scipy_openblas`` too); a BLAS without them (MKL, Accelerate), or an OpenBLAS
 on OpenMP threads, is left alone, and so is a user's own ``OPENBLAS_THREAD_TIMEOUT``. The
-restart happens only when minicnn is imported from the main thread, holding the GIL, so no
-other Python thread can start a GEMM meanwhile; one already inside a GEMM (started before,
-running without the GIL) would race with it: import minicnn before starting such threads.
+restart happens only when minicnn is imported from the main thread; no other thread may be
+using BLAS meanwhile (a GEMM runs without the GIL, so holding it does not exclude one):
+import minicnn before starting threads that compute.
 ``BLAS_SHORT_SPIN`` records whether it is in effect (kernels/numba_cpu/threads.py uses it).
 
 GNU OpenMP (libgomp, which runs the Numba kernels) likewise spins 300,000 rounds after each
@@ -79,8 +79,9 @@ def _restart_openblas_threads(maps: str) -> int:
     thread pool re-read its environment and stop its threads, which its next GEMM starts again
     with the settings read; the number restarted.
 
-    Only from the main thread, with the GIL held all along (``ctypes.PyDLL``), so that no other
-    Python thread can start a GEMM while the pool stops. An OpenBLAS built on OpenMP (its
+    Only from the main thread, and through ``ctypes.PyDLL`` (the GIL held during each call);
+    no other thread may be using BLAS meanwhile (see the module docstring). An OpenBLAS built
+    on OpenMP (its
     threads are OpenMP's, the timeout means nothing there), a BLAS without these entry points,
     or one that cannot be opened is left alone.
     """

@@ -140,7 +140,7 @@ def test_auto_takes_winograd_where_it_pays(monkeypatch, rng, restore_algo):
 
     with backend.use_kernels("numba"):
         conv(128, 128, 24, n=4)  # 128 channels x 576 tiles: Winograd
-        conv(64, 96, 32)  # 64 channels x 256 tiles (one 32x32 image): just too little: im2col
+        conv(64, 96, 32)  # 64 channels x 256 tiles (one 32x32 image): 4x too little: im2col
         conv(64, 96, 32, n=4)  # 64 x 1024: Winograd
         conv(64, 64, 8, n=64)  # 64 channels, 8x8 outputs, batch 64: Winograd
         assert len(calls) == 3

@@ -168,8 +168,9 @@ class Conv2d(Function):
     * forward: y^T (F, m L) = W (F, K) @ cols (K, m L), written back as NCHW with the bias
       added in the same pass;
     * backward: g_W^T (K, F) = cols @ g_y^T (the long dimension m L is the reduction: as
-      (K, F) it runs about twice as fast in OpenBLAS as (F, K) on small F), and
-      g_cols = W^T @ g_y^T, summed back into the image by col2im.
+      (K, F) it runs about twice as fast in OpenBLAS as (F, K) on small F; on the CPU from
+      :data:`GW_AS_FK_FROM` filters g_W (F, K) = g_y^T @ cols^T, which needs no transposing
+      copy), and g_cols = W^T @ g_y^T, summed back into the image by col2im.
 
     Saves x and w; backward recomputes cols chunk by chunk into the reused workspace.
     A 1x1, stride-1, unpadded, undilated conv is a batched GEMM on a view of x (no im2col).
@@ -229,7 +230,7 @@ class Conv2d(Function):
             wt = _weight_t(w, g)  # (G, C/G, F/G)
             gy = xp.ascontiguousarray(gy)
             gyg = gy.reshape(n, g, fg, ll)
-            if need_w:  # sum_n x[n] (C/G, L) @ gy[n]^T (L, F/G), per group
+            if need_w:  # sum_n gy[n] (F/G, L) @ x[n]^T, or its transpose (_gw_as_fk)
                 xg = x.reshape(n, g, cg, ll)
                 if _gw_as_fk(xp, fg):
                     gwg = xp.matmul(gyg, xg.transpose(0, 1, 3, 2)).sum(axis=0)
