@@ -92,40 +92,16 @@ def _input_transform(x, ph, pw, th, tw, v):
                 for tx in range(tw):
                     j = 2 * tx
                     p = ty * tw + tx
-                    # B^T d: row a of the transformed tile is t[a, 0..3]
-                    t00 = q0[j] - q2[j]
-                    t01 = q0[j + 1] - q2[j + 1]
-                    t02 = q0[j + 2] - q2[j + 2]
-                    t03 = q0[j + 3] - q2[j + 3]
-                    t10 = q1[j] + q2[j]
-                    t11 = q1[j + 1] + q2[j + 1]
-                    t12 = q1[j + 2] + q2[j + 2]
-                    t13 = q1[j + 3] + q2[j + 3]
-                    t20 = q2[j] - q1[j]
-                    t21 = q2[j + 1] - q1[j + 1]
-                    t22 = q2[j + 2] - q1[j + 2]
-                    t23 = q2[j + 3] - q1[j + 3]
-                    t30 = q1[j] - q3[j]
-                    t31 = q1[j + 1] - q3[j + 1]
-                    t32 = q1[j + 2] - q3[j + 2]
-                    t33 = q1[j + 3] - q3[j + 3]
-                    # (B^T d) B: the columns
-                    buf[0, p] = t00 - t02
-                    buf[1, p] = t01 + t02
-                    buf[2, p] = t02 - t01
-                    buf[3, p] = t01 - t03
-                    buf[4, p] = t10 - t12
-                    buf[5, p] = t11 + t12
-                    buf[6, p] = t12 - t11
-                    buf[7, p] = t11 - t13
-                    buf[8, p] = t20 - t22
-                    buf[9, p] = t21 + t22
-                    buf[10, p] = t22 - t21
-                    buf[11, p] = t21 - t23
-                    buf[12, p] = t30 - t32
-                    buf[13, p] = t31 + t32
-                    buf[14, p] = t32 - t31
-                    buf[15, p] = t31 - t33
+                    # B^T d, a column at a time: c_k = (t[0, k], .., t[3, k])
+                    c0 = _bt(q0[j], q1[j], q2[j], q3[j])
+                    c1 = _bt(q0[j + 1], q1[j + 1], q2[j + 1], q3[j + 1])
+                    c2 = _bt(q0[j + 2], q1[j + 2], q2[j + 2], q3[j + 2])
+                    c3 = _bt(q0[j + 3], q1[j + 3], q2[j + 3], q3[j + 3])
+                    # (B^T d) B: row a of the tile is B^T applied to (t[a, 0], .., t[a, 3])
+                    _put(buf, 0, p, _bt(c0[0], c1[0], c2[0], c3[0]))
+                    _put(buf, 4, p, _bt(c0[1], c1[1], c2[1], c3[1]))
+                    _put(buf, 8, p, _bt(c0[2], c1[2], c2[2], c3[2]))
+                    _put(buf, 12, p, _bt(c0[3], c1[3], c2[3], c3[3]))
             base = n * t_
             for k in range(16):
                 v[k, c, base:base + t_] = buf[k]
@@ -165,6 +141,19 @@ def _output_transform(m, th, tw, y):
                         yr1[j + 1] = s5 - s6 - s7
 
 
+def _bt(d0, d1, d2, d3):
+    """B^T (d0, d1, d2, d3): the 4-point input transform of F(2x2, 3x3)."""
+    return d0 - d2, d1 + d2, d2 - d1, d1 - d3
+
+
+def _put(buf, k, p, vals):
+    """buf[k .. k+3, p] = vals."""
+    buf[k, p] = vals[0]
+    buf[k + 1, p] = vals[1]
+    buf[k + 2, p] = vals[2]
+    buf[k + 3, p] = vals[3]
+
+
 def _planes_per_task(planes, size):
     """Planes of ``size`` values per prange task: about _TASK values (at least one plane), so
     that the scratch arrays are allocated once per task, not once per small plane; evened out
@@ -175,6 +164,8 @@ def _planes_per_task(planes, size):
 
 
 _planes_per_task = njit(inline="always", cache=True)(_planes_per_task)
+_bt = njit(inline="always", cache=True)(_bt)
+_put = njit(inline="always", cache=True)(_put)
 _input_jit = njit(parallel=True, cache=True)(_input_transform)
 _output_jit = njit(parallel=True, cache=True)(_output_transform)
 _input_serial = serial_twin(_input_transform)  # for forked children (threads.py)
