@@ -47,11 +47,20 @@ OPENBLAS_TIMEOUT = "16"
 def openmp_loaded() -> bool:
     """True when this process has an OpenMP runtime mapped already (GNU's libgomp, also as a
     wheel's hashed copy ``libgomp-<hash>.so.1``, or Intel's libiomp): its settings are fixed."""
+    maps = _maps()
+    if maps is None:  # not Linux: assume the worst
+        return True
+    return re.search(r"lib(gomp|iomp5)[-\w.]*\.so", maps) is not None
+
+
+def _maps() -> str | None:
+    """The text of /proc/self/maps (the files mapped in this process), None where there is
+    none (not Linux)."""
     try:
         with open("/proc/self/maps") as f:
-            return re.search(r"lib(gomp|iomp5)[-\w.]*\.so", f.read()) is not None
-    except OSError:  # not Linux: assume the worst
-        return True
+            return f.read()
+    except OSError:
+        return None
 
 
 #: the entry point that says how an OpenBLAS runs its threads (1: its own pthreads pool)
@@ -81,9 +90,8 @@ def _restart_openblas_threads(maps: str) -> int:
 
     Only from the main thread, and through ``ctypes.PyDLL`` (the GIL held during each call);
     no other thread may be using BLAS meanwhile (see the module docstring). An OpenBLAS built
-    on OpenMP (its
-    threads are OpenMP's, the timeout means nothing there), a BLAS without these entry points,
-    or one that cannot be opened is left alone.
+    on OpenMP (its threads are OpenMP's, the timeout means nothing there), a BLAS without
+    these entry points, or one that cannot be opened is left alone.
     """
     if threading.current_thread() is not threading.main_thread():
         return 0
@@ -103,14 +111,6 @@ def _restart_openblas_threads(maps: str) -> int:
     return done
 
 
-def _maps() -> str:
-    try:
-        with open("/proc/self/maps") as f:
-            return f.read()
-    except OSError:  # not Linux
-        return ""
-
-
 # In effect: minicnn set it (before numpy loaded, or restarting the OpenBLAS numpy loaded),
 # or the user did, in the environment before Python started. Child processes inherit the
 # variable, and with it the short spin.
@@ -119,7 +119,7 @@ BLAS_SHORT_SPIN = False
 OPENBLAS_RESTARTED = 0
 if "OPENBLAS_THREAD_TIMEOUT" not in os.environ:
     os.environ["OPENBLAS_THREAD_TIMEOUT"] = OPENBLAS_TIMEOUT  # for an OpenBLAS loaded later
-    OPENBLAS_RESTARTED = _restart_openblas_threads(_maps())  # and those loaded already
+    OPENBLAS_RESTARTED = _restart_openblas_threads(_maps() or "")  # those loaded already
     if "numpy" in sys.modules and not OPENBLAS_RESTARTED:  # numpy's BLAS was not told
         del os.environ["OPENBLAS_THREAD_TIMEOUT"]
 try:  # OpenBLAS takes 0 (or less) as its default, long, spin

@@ -133,7 +133,7 @@ def test_restart_leaves_other_libraries_and_threads_alone(tmp_path) -> None:
     import threading
 
     # a loaded library without OpenBLAS's entry points, under a path that mentions BLAS
-    real_libc = next((line.split(maxsplit=5)[5] for line in _blas._maps().splitlines()
+    real_libc = next((line.split(maxsplit=5)[5] for line in (_blas._maps() or "").splitlines()
                       if len(line.split(maxsplit=5)) == 6
                       and os.path.basename(line.split(maxsplit=5)[5]).startswith("libc.so")),
                      None)
@@ -146,7 +146,7 @@ def test_restart_leaves_other_libraries_and_threads_alone(tmp_path) -> None:
     assert not hasattr(ctypes.CDLL(str(link)), "openblas_read_env")
     assert _blas._restart_openblas_threads(f"7f00-7f01 r-xp 00000000 08:01 14 {link}\n") == 0
     # the same maps from another thread restart nothing, where the main thread restarts some
-    real = _blas._maps()
+    real = _blas._maps() or ""
     if _blas._restart_openblas_threads(real) == 0:
         pytest.skip("no OpenBLAS here that can be restarted")
     out: list[int] = []
