@@ -1,6 +1,6 @@
-"""The Numba direct 3x3 and 5x5 convolutions: against the reference im2col convolution,
-their gradients, and when conv2d's ``algo`` takes them. The op-level tests shared with
-Winograd (``algo='winograd'``; its own tests are in test_winograd.py) run for both."""
+"""The Numba direct 3x3 and 5x5 convolutions and weight gradients: against the reference
+im2col convolution, their gradients, and when conv2d's ``algo`` takes them. The op-level tests
+shared with Winograd (``algo='winograd'``; its own tests are in test_winograd.py) run for both."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 pytest.importorskip("numba")
 
 import minicnn  # noqa: E402
+import minicnn.reference as reference  # noqa: E402
 from kernels.numba_cpu import direct as kd  # noqa: E402
 from minicnn import backend  # noqa: E402
 from minicnn import functional as F  # noqa: E402
@@ -57,6 +58,46 @@ def test_kernel_matches_reference(dtype, rel, case):
     x = rng.standard_normal(shape).astype(dtype)
     w = rng.standard_normal((f, shape[1], k, k)).astype(dtype)
     close(kd.conv2d_direct(x, w, p), reference_conv(x, w, p), rel)
+
+
+def reference_weight_grad(x, gy, k, p):
+    """g_W by the reference im2col: g_y (F, N L) @ cols^T."""
+    cols = reference.im2col(x, k, (1, 1), p, (1, 1))
+    n, f = gy.shape[:2]
+    g = gy.reshape(n, f, -1).transpose(1, 0, 2).reshape(f, -1)
+    return (g @ cols.T).reshape(f, x.shape[1], *k)
+
+
+@pytest.mark.parametrize("dtype,rel", [(np.float64, 1e-12), (np.float32, 1e-5)])
+@given(case=direct_cases())
+def test_weight_grad_kernel_matches_reference(dtype, rel, case):
+    shape, f, k, p, seed = case
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape).astype(dtype)
+    oh, ow = shape[2] + 2 * p[0] - k + 1, shape[3] + 2 * p[1] - k + 1
+    gy = rng.standard_normal((shape[0], f, oh, ow)).astype(dtype)
+    close(kd.conv2d_direct_weight_grad(x, gy, (k, k), p), reference_weight_grad(x, gy, (k, k), p),
+          rel)
+
+
+@pytest.mark.parametrize("n", [1, 3, 9])
+def test_weight_grad_kernel_chunks(monkeypatch, rng, n):
+    """Chunks of one image and more, the last one short: the sums over images and chunks."""
+    monkeypatch.setattr(kd, "_CHUNK_BYTES", 1)  # one image per chunk
+    x, gy = rng.standard_normal((n, 3, 7, 5)), rng.standard_normal((n, 6, 7, 5))
+    close(kd.conv2d_direct_weight_grad(x, gy, (3, 3), (1, 1)),
+          reference_weight_grad(x, gy, (3, 3), (1, 1)), 1e-12)
+    monkeypatch.setattr(kd, "_CHUNK_BYTES", 3 * (8 + 3) * 64 * 8)  # three images per chunk
+    close(kd.conv2d_direct_weight_grad(x, gy, (3, 3), (1, 1)),
+          reference_weight_grad(x, gy, (3, 3), (1, 1)), 1e-12)
+
+
+def test_empty_batch(rng):
+    x, w = np.zeros((0, 3, 5, 5)), rng.standard_normal((4, 3, 3, 3))
+    assert kd.conv2d_direct(x, w, (1, 1)).shape == (0, 4, 5, 5)
+    np.testing.assert_array_equal(
+        kd.conv2d_direct_weight_grad(x, np.zeros((0, 4, 5, 5)), (3, 3), (1, 1)),
+        np.zeros((4, 3, 3, 3)))
 
 
 @pytest.mark.parametrize("k", [3, 5])
@@ -132,19 +173,24 @@ def test_backward_under_another_kernel_set(rng, algo):
 
 
 class _Spy:
-    """Counts the direct kernel's calls on the Numba kernel set."""
+    """Counts the calls of the direct kernels (forward and weight gradient) of the Numba set."""
 
     def __init__(self, monkeypatch):
         import kernels.numba_cpu as kn
 
-        self.calls = 0
-        real = kn.conv2d_direct
+        self.calls = self.grad_calls = 0
+        real, real_grad = kn.conv2d_direct, kn.conv2d_direct_weight_grad
 
         def spy(*args):
             self.calls += 1
             return real(*args)
 
+        def grad_spy(*args):
+            self.grad_calls += 1
+            return real_grad(*args)
+
         monkeypatch.setattr(kn, "conv2d_direct", spy)
+        monkeypatch.setattr(kn, "conv2d_direct_weight_grad", grad_spy)
 
 
 def test_auto_takes_direct_where_it_pays(monkeypatch, rng, restore_algo):
@@ -160,23 +206,48 @@ def test_auto_takes_direct_where_it_pays(monkeypatch, rng, restore_algo):
         w5 = minicnn.Tensor(rng.standard_normal((16, 16, 5, 5)).astype(np.float32))
         F.conv2d(x16, w5, None, 1, 2)  # 5x5: direct too
         assert spy.calls == 2
-        w64 = minicnn.Tensor(rng.standard_normal((64, 64, 3, 3)).astype(np.float32))
-        x64 = minicnn.Tensor(rng.standard_normal((1, 64, 6, 6)).astype(np.float32))
-        F.conv2d(x64, w64, None, 1, 1)  # many channels: im2col's GEMM wins
         w1664 = minicnn.Tensor(rng.standard_normal((64, 16, 3, 3)).astype(np.float32))
-        F.conv2d(x16, w1664, None, 1, 1)  # 64 out: im2col too
-        assert spy.calls == 2
+        F.conv2d(x16, w1664, None, 1, 1)  # up to 64 channels: direct
+        assert spy.calls == 3
+        w128 = minicnn.Tensor(rng.standard_normal((128, 128, 3, 3)).astype(np.float32))
+        x128 = minicnn.Tensor(rng.standard_normal((1, 128, 6, 6)).astype(np.float32))
+        F.conv2d(x128, w128, None, 1, 1)  # many channels: im2col's GEMM wins
+        w16128 = minicnn.Tensor(rng.standard_normal((128, 16, 3, 3)).astype(np.float32))
+        F.conv2d(x16, w16128, None, 1, 1)  # 128 out: im2col too
+        assert spy.calls == 3
         conv_mod.set_conv_algo("im2col")
         F.conv2d(x16, w16, None, 1, 1)
-        assert spy.calls == 2
+        assert spy.calls == 3
         conv_mod.set_conv_algo("direct")  # a preference: falls back where it cannot run
         F.conv2d(x16, w16, None, 2, 1)
-        F.conv2d(x64, w64, None, 1, 1)
-        assert spy.calls == 3
+        F.conv2d(x128, w128, None, 1, 1)
+        assert spy.calls == 4
     with backend.use_kernels("numpy"):
         conv_mod.set_conv_algo("auto")
         F.conv2d(x16, w16, None, 1, 1)  # the reference set has no direct kernel
-    assert spy.calls == 3
+    assert spy.calls == 4
+
+
+@pytest.mark.parametrize("algo,channels,size,grad_calls", [
+    ("auto", 16, 16, 1),  # small channels, 16x16 outputs: the direct weight gradient
+    ("auto", 64, 16, 1),
+    ("auto", 16, 8, 0),  # 8x8 outputs: im2col's GEMM
+    ("direct", 16, 8, 1),  # asked for: direct
+    ("im2col", 16, 16, 0),
+])
+def test_weight_gradient_by_the_direct_kernel_where_it_pays(monkeypatch, rng, restore_algo,
+                                                            algo, channels, size, grad_calls):
+    spy = _Spy(monkeypatch)
+    x = t64(rng.standard_normal((2, channels, size, size)))
+    w = t64(rng.standard_normal((channels, channels, 3, 3)))
+    with backend.use_kernels("numba"):
+        y = F.conv2d(x, w, None, 1, 1, algo=algo)
+        y.backward(np.ones(y.shape))
+        assert spy.grad_calls == grad_calls
+        gw = w.grad.numpy()
+        w.grad = None
+        F.conv2d(x, w, None, 1, 1, algo="im2col").backward(np.ones(y.shape))
+    close(gw, w.grad.numpy(), 1e-12)
 
 
 @pytest.mark.parametrize("algo,kernels,args,msg", [
@@ -211,10 +282,10 @@ def test_runs_without_jit():
         import minicnn
         from minicnn import backend, functional as F
         from kernels.numba_cpu import direct as kd, winograd as kw
-        from tests.test_direct_conv import reference_conv
+        from tests.test_direct_conv import reference_conv, reference_weight_grad
 
-        assert kd._conv3x3_jit is kd._conv3x3_planes, "the kernel is still jitted"
-        assert kd._conv5x5_jit is kd._conv5x5_planes, "the kernel is still jitted"
+        assert kd._conv_jit is kd._conv_planes, "the kernel is still jitted"
+        assert kd._weight_grad_jit is kd._weight_grad_planes, "the kernel is still jitted"
         assert kw._input_jit is kw._input_transform, "the kernel is still jitted"
         assert kw._output_jit is kw._output_transform, "the kernel is still jitted"
         rng = np.random.default_rng(0)
@@ -224,6 +295,10 @@ def test_runs_without_jit():
             w = rng.standard_normal((f, shape[1], k, k))
             got, want = kd.conv2d_direct(x, w, p), reference_conv(x, w, p)
             assert np.allclose(got, want, rtol=1e-12, atol=1e-12), (shape, p)
+            gy = rng.standard_normal(want.shape)
+            got = kd.conv2d_direct_weight_grad(x, gy, (k, k), p)
+            want_w = reference_weight_grad(x, gy, (k, k), p)
+            assert np.allclose(got, want_w, rtol=1e-12, atol=1e-12), (shape, p)
             if k == 3:
                 with backend.use_kernels("numba"):
                     got = F.conv2d(minicnn.Tensor(x), minicnn.Tensor(w), None, 1, p,

@@ -50,7 +50,8 @@ SCRIPT = textwrap.dedent(
         same(cols, ref.im2col(x, *g))
         same(nb.col2im(cols, x.shape, *g), ref.col2im(cols, x.shape, *g))
 
-    # the direct 3x3 and 5x5 kernels: paddings 0 to k-1, planes down to the kernel
+    # the direct 3x3 and 5x5 kernels (their vector loads and stores are checked too, see
+    # simd.py) and weight gradients: paddings 0 to k-1, planes down to the kernel
     for k, (h, w), ph, pw in itertools.product([3, 5], [(1, 1), (1, 3), (3, 3), (4, 6)],
                                                [0, 1, 2, 4], [0, 1, 2, 4]):
         if h + 2 * ph < k or w + 2 * pw < k or max(ph, pw) > k - 1:
@@ -60,6 +61,10 @@ SCRIPT = textwrap.dedent(
         cols = ref.im2col(x, (k, k), (1, 1), (ph, pw), (1, 1))
         want = (wt.reshape(5, -1) @ cols).reshape(5, 2, h + 2 * ph - k + 1, w + 2 * pw - k + 1)
         same(direct.conv2d_direct(x, wt, (ph, pw)), want.transpose(1, 0, 2, 3))
+        gy = rng.standard_normal(want.shape).transpose(1, 0, 2, 3)  # (N, F, oh, ow)
+        g = gy.transpose(1, 0, 2, 3).reshape(5, -1)
+        same(direct.conv2d_direct_weight_grad(x, gy, (k, k), (ph, pw)),
+             (g @ cols.T).reshape(wt.shape))
         if k == 3:  # Winograd F(2x2, 3x3): odd and even outputs, down to 1x1
             oh, ow = h + 2 * ph - 2, w + 2 * pw - 2
             th, tw = winograd.tiles(oh, ow)

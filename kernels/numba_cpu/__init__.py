@@ -1,5 +1,6 @@
 """Numba CPU kernels: the same names and signatures as ``minicnn.reference`` (the spec), plus
-``conv2d_direct`` (direct 3x3 and 5x5 stride-1 convolutions) and the Winograd F(2x2, 3x3)
+``conv2d_direct`` and ``conv2d_direct_weight_grad`` (direct 3x3 and 5x5 stride-1
+convolutions, register-blocked on the explicit vectors of ``simd.py``) and the Winograd F(2x2, 3x3)
 transforms ``winograd_weights``, ``winograd_input`` and ``winograd_output``, chosen by
 ``conv2d(algo='auto')``.
 
@@ -12,7 +13,7 @@ against OpenBLAS; single-thread twins in processes forked after it started).
 
 from kernels.numba_cpu.activation import relu, relu_backward
 from kernels.numba_cpu.conv import col2im, im2col
-from kernels.numba_cpu.direct import conv2d_direct
+from kernels.numba_cpu.direct import conv2d_direct, conv2d_direct_weight_grad
 from kernels.numba_cpu.lrn import local_response_norm, local_response_norm_backward
 from kernels.numba_cpu.norm import batch_norm, batch_norm_backward, batch_norm_stats
 from kernels.numba_cpu.pool import (
@@ -32,6 +33,7 @@ __all__ = [
     "batch_norm_stats",
     "col2im",
     "conv2d_direct",
+    "conv2d_direct_weight_grad",
     "im2col",
     "local_response_norm",
     "local_response_norm_backward",

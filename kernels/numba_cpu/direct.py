@@ -1,44 +1,62 @@
-"""Direct 3x3 and 5x5 convolutions (stride 1, no dilation, no groups) as Numba kernels.
+"""Direct k x k convolutions (stride 1, no dilation, no groups; k = 3 or 5) as register-blocked
+Numba kernels: the forward (also the input gradient's full convolution) and the weight gradient.
 
 .. math:: y[n, f, o_y, o_x] = \\sum_c \\sum_{i, j < k} w[f, c, i, j]\\,
-          x_{pad}[n, c, o_y + i, o_x + j], \\quad k = 3 \\text{ or } 5
+          x_{pad}[n, c, o_y + i, o_x + j]
 
-im2col writes 9x the input to memory and reads it back for a GEMM; on the small planes and
-channel counts of CIFAR-sized networks (ResNet-20's 16 to 32 channels at 32x32 and 16x16)
-that traffic, and GEMMs with only 16 or 32 rows, cost more than the arithmetic. This kernel
-reads the input once: each padded input plane is flattened with its row width ``Wp = W + 2p``,
-so tap (i, j) of output position ``q = o_y*Wp + o_x`` is input element ``q + i*Wp + j``; one
-contiguous loop over q, which LLVM vectorises, then applies a window row (three taps) to four
-filters at once: each input vector loaded feeds 12 multiply-adds into four accumulator rows
-(the two right-most output columns of each row read across the row's end and are dropped).
-Filters left over (F not a multiple of 4) take all nine taps of one filter per pass. The 5x5
-kernel is the same with five taps per window row (5 loads per 20 multiply-adds).
-``fastmath={'contract'}`` only lets LLVM fuse each multiply-add into one FMA (one rounding
-instead of two); no reassociation, so the sum order is fixed.
+.. math:: g_W[f, c, i, j] = \\sum_n \\sum_{o_y, o_x} g_y[n, f, o_y, o_x]\\,
+          x_{pad}[n, c, o_y + i, o_x + j]
 
-The same kernel computes the gradient of the input, a full convolution of g_y with the
-flipped, transposed weights (padding ``k - 1 - p``); see :mod:`minicnn.ops.conv`. The weight
-gradient stays an im2col GEMM. Used where it pays (``algo='auto'`` on the Numba kernel set:
-3x3, stride 1, at most 32 input and output channels). Measured here, batch 64, float32, 2
-cores (padding included): 16->16 channels at 32x32 2.2 ms (140 GFLOP/s; one filter per pass:
-2.6 ms; im2col + GEMM: 5.4 ms), 32->32 at 16x16 2.3 ms (130 GFLOP/s; 2.7 ms). LLVM keeps
-256-bit vectors here, whose FMA peak is half the 512-bit GEMM peak (about 140-155 GFLOP/s).
-5x5, 16->32 channels at 28x28, batch 8 (GoogLeNet 3a): 1.0 ms against 2.7 for im2col + GEMM.
+im2col writes k^2 times the input to memory and reads it back for a GEMM; on the small planes
+and channel counts of CIFAR-sized networks (ResNet-20's 16 to 64 channels at 32x32 to 8x8)
+that traffic, and GEMMs with 16 to 64 rows, cost more than the arithmetic. These kernels read
+the input in place. Each padded input plane is flattened with its row width ``Wp = W + 2p``,
+so tap (i, j) of output position ``q = o_y Wp + o_x`` is input element ``q + i Wp + j``: a
+window shift is an offset, and a run of consecutive q is a contiguous vector load (the k-1
+right-most outputs of each row read across the row's end and are dropped).
+
+Register blocking (as oneDNN's JIT kernels and BLIS's micro-kernels are built), with the
+explicit 512-bit vectors of :mod:`kernels.numba_cpu.simd` (16 float32 or 8 float64 lanes):
+
+* forward: 4 filters x 4 vectors of consecutive q = 16 accumulators in registers for the whole
+  sum over channels and taps; each tap loads 4 input vectors and 4 broadcast weights for 16
+  multiply-adds, and each output is stored once. Tasks: (image, 4 filters).
+* weight gradient: 4 filters x 3 taps of one window row = 12 accumulators, each a vector of
+  partial sums over q; each step loads 3 shifted input vectors and 4 g_y vectors for 12
+  multiply-adds. g_y is widened to the input's row width (zeros in the dropped columns), and
+  both are laid out channel-major, (C, N, Hp Wp) and (F, N, Hp Wp), so one loop over q runs
+  across a chunk of images whose planes fit the L2 cache. Tasks: (chunk, 4 filters); lanes and
+  chunks are summed at the end. A 5-wide window row takes two groups of 3 taps (the sixth is
+  computed and dropped).
+
+Filters are padded with zeros to a multiple of 4. Measured here, 2 cores, float32, batch 64,
+forward: 16->16 channels at 32x32 1.16 ms (260 GFLOP/s, 75% of the GEMM peak; the previous
+auto-vectorised kernel, partial sums in memory: 1.8 ms), 32->32 at 16x16 1.2 ms, 64->64 at 8x8
+1.8 ms (Winograd 2.4 ms); 64->64 at 32x32, batch 32: 8.5 ms (285 GFLOP/s).
+Sums run in another order than im2col's GEMM (the tests allow float32 1e-5 and float64 1e-12
+relative); each multiply-add is one FMA (one rounding).
 """
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 from numba import njit, prange
 
+from kernels.numba_cpu.simd import VECTOR_BYTES, vfma, vload, vsplat, vstore, vsum
 from kernels.numba_cpu.threads import pick, serial_twin
 
 Pair = tuple[int, int]
 
+#: vectors of consecutive outputs per forward block
+_BLOCK_VECTORS = 4
+#: bytes of one weight-gradient chunk's input and g_y planes (L2-sized)
+_CHUNK_BYTES = 1 << 19
 
-def _pad_planes(x, ph, pw, out):  # x (N, C, H, W) -> out (N, C, Hp*Wp + k-1), zero borders
+
+def _pad_planes(x, ph, pw, wp, out):
+    # x (N, C, H, W) -> out[n, c] (flat, row width wp >= W + pw, zeros around; any layout)
     n_, c_, h_, w_ = x.shape
-    wp = w_ + 2 * pw
     size = out.shape[2]
     top = ph * wp + pw  # zeros before the first interior cell
     for r in prange(n_ * c_):
@@ -54,125 +72,163 @@ def _pad_planes(x, ph, pw, out):  # x (N, C, H, W) -> out (N, C, Hp*Wp + k-1), z
         o[(h_ + ph) * wp + pw:size] = 0
 
 
-def _task(t, f_):
-    """Task t of a kernel's prange -> (n, f0, nf): image n, filters f0 .. f0+nf-1; the F
-    filters are cut into blocks of four, then the rest one by one."""
-    f4 = f_ // 4
-    nfb = f4 + (f_ - 4 * f4)
-    n = t // nfb
-    b = t - n * nfb
-    if b < f4:
-        return n, 4 * b, 4
-    return n, 3 * f4 + b, 1
+def _conv_planes(xpad, w4, wp, nl, y):
+    # xpad (N, C, P) padded flat planes of row width wp; w4 (F4/4, C, k, k, 4) the weights, four
+    # filters interleaved (zeros past F); nl lanes per vector; y (N, F, oh, ow)
+    n_, c_ = xpad.shape[0], xpad.shape[1]
+    nfb, kh, kw = w4.shape[0], w4.shape[2], w4.shape[3]
+    f_, oh, ow = y.shape[1], y.shape[2], y.shape[3]
+    bq = 4 * nl  # _BLOCK_VECTORS vectors: outputs per block
+    nb = (oh * wp + bq - 1) // bq
+    for t in prange(n_ * nfb):
+        n = t // nfb
+        fb = t - n * nfb
+        acc = np.empty((4, nb * bq), dtype=y.dtype)
+        a0, a1, a2, a3 = acc[0], acc[1], acc[2], acc[3]
+        zero = vsplat(a0, 0.0)
+        for b in range(nb):
+            q = b * bq
+            s00, s01, s02, s03 = zero, zero, zero, zero
+            s10, s11, s12, s13 = zero, zero, zero, zero
+            s20, s21, s22, s23 = zero, zero, zero, zero
+            s30, s31, s32, s33 = zero, zero, zero, zero
+            for c in range(c_):
+                r = xpad[n, c]
+                for i in range(kh):
+                    for j in range(kw):
+                        o = q + i * wp + j
+                        x0, x1 = vload(r, o), vload(r, o + nl)
+                        x2, x3 = vload(r, o + 2 * nl), vload(r, o + 3 * nl)
+                        u = w4[fb, c, i, j]
+                        v = vsplat(a0, u[0])
+                        s00, s01 = vfma(x0, v, s00), vfma(x1, v, s01)
+                        s02, s03 = vfma(x2, v, s02), vfma(x3, v, s03)
+                        v = vsplat(a0, u[1])
+                        s10, s11 = vfma(x0, v, s10), vfma(x1, v, s11)
+                        s12, s13 = vfma(x2, v, s12), vfma(x3, v, s13)
+                        v = vsplat(a0, u[2])
+                        s20, s21 = vfma(x0, v, s20), vfma(x1, v, s21)
+                        s22, s23 = vfma(x2, v, s22), vfma(x3, v, s23)
+                        v = vsplat(a0, u[3])
+                        s30, s31 = vfma(x0, v, s30), vfma(x1, v, s31)
+                        s32, s33 = vfma(x2, v, s32), vfma(x3, v, s33)
+            vstore(a0, q, s00)
+            vstore(a0, q + nl, s01)
+            vstore(a0, q + 2 * nl, s02)
+            vstore(a0, q + 3 * nl, s03)
+            vstore(a1, q, s10)
+            vstore(a1, q + nl, s11)
+            vstore(a1, q + 2 * nl, s12)
+            vstore(a1, q + 3 * nl, s13)
+            vstore(a2, q, s20)
+            vstore(a2, q + nl, s21)
+            vstore(a2, q + 2 * nl, s22)
+            vstore(a2, q + 3 * nl, s23)
+            vstore(a3, q, s30)
+            vstore(a3, q + nl, s31)
+            vstore(a3, q + 2 * nl, s32)
+            vstore(a3, q + 3 * nl, s33)
+        for k in range(min(4, f_ - 4 * fb)):
+            for oy in range(oh):
+                y[n, 4 * fb + k, oy, :] = acc[k, oy * wp:oy * wp + ow]
 
 
-def _tasks(n_, f_):
-    """The number of prange tasks of :func:`_task`."""
-    return n_ * (f_ // 4 + f_ % 4)
-
-
-def _store(acc, y, n, f0, nf, wp):
-    """y[n, f0 + k] = acc[k] without the dropped columns (row width wp, ow kept)."""
-    oh, ow = y.shape[2], y.shape[3]
-    for k in range(nf):
+def _widen_rows(gy, wp, size, out):
+    # gy (N, F, oh, ow) -> out[f, n*size + oy*wp + ox] (F4, N*size), zeros elsewhere, F4 >= F
+    n_, f_, oh, ow = gy.shape
+    f4 = out.shape[0]
+    for r in prange(f4 * n_):
+        f = r // n_
+        n = r - f * n_
+        o = out[f, n * size:(n + 1) * size]
+        if f >= f_:
+            o[:] = 0
+            continue
         for oy in range(oh):
-            for ox in range(ow):
-                y[n, f0 + k, oy, ox] = acc[k, oy * wp + ox]
+            o[oy * wp:oy * wp + ow] = gy[n, f, oy]
+            o[oy * wp + ow:(oy + 1) * wp] = 0
+        o[oh * wp:] = 0
 
 
-def _conv3x3_planes(xpad, w, oh, ow, y):
-    # xpad (N, C, Hp*Wp + 2) padded flat planes; w (F, C, 3, 3); y (N, F, oh, ow)
-    n_, c_ = xpad.shape[0], xpad.shape[1]
-    f_ = w.shape[0]
-    wp = ow + 2
-    L = oh * wp
-    for t in prange(_tasks(n_, f_)):
-        n, f0, nf = _task(t, f_)
-        acc = np.zeros((nf, L), dtype=y.dtype)
-        if nf == 4:  # each input row feeds four filters: 3 loads per 12 multiply-adds
-            a0, a1, a2, a3 = acc[0], acc[1], acc[2], acc[3]
-            for c in range(c_):
-                for i in range(3):
-                    u0, u1, u2 = w[f0, c, i, 0], w[f0, c, i, 1], w[f0, c, i, 2]
-                    v0, v1, v2 = w[f0 + 1, c, i, 0], w[f0 + 1, c, i, 1], w[f0 + 1, c, i, 2]
-                    s0, s1, s2 = w[f0 + 2, c, i, 0], w[f0 + 2, c, i, 1], w[f0 + 2, c, i, 2]
-                    z0, z1, z2 = w[f0 + 3, c, i, 0], w[f0 + 3, c, i, 1], w[f0 + 3, c, i, 2]
-                    r = xpad[n, c, i * wp:]  # input row i of the window, flat
-                    for q in range(L):
-                        x0, x1, x2 = r[q], r[q + 1], r[q + 2]
-                        a0[q] += u0 * x0 + u1 * x1 + u2 * x2
-                        a1[q] += v0 * x0 + v1 * x1 + v2 * x2
-                        a2[q] += s0 * x0 + s1 * x1 + s2 * x2
-                        a3[q] += z0 * x0 + z1 * x1 + z2 * x2
-        else:  # one filter: all nine taps per pass over acc
-            a0 = acc[0]
-            for c in range(c_):
-                r0 = xpad[n, c]
-                r1 = r0[wp:]
-                r2 = r0[2 * wp:]
-                w00, w01, w02 = w[f0, c, 0, 0], w[f0, c, 0, 1], w[f0, c, 0, 2]
-                w10, w11, w12 = w[f0, c, 1, 0], w[f0, c, 1, 1], w[f0, c, 1, 2]
-                w20, w21, w22 = w[f0, c, 2, 0], w[f0, c, 2, 1], w[f0, c, 2, 2]
-                for q in range(L):
-                    a0[q] += (w00 * r0[q] + w01 * r0[q + 1] + w02 * r0[q + 2]
-                              + w10 * r1[q] + w11 * r1[q + 1] + w12 * r1[q + 2]
-                              + w20 * r2[q] + w21 * r2[q + 1] + w22 * r2[q + 2])
-        _store(acc, y, n, f0, nf, wp)
+def _weight_grad_planes(xt, gt, n_, size, wp, nl, chunk, part):
+    # xt (C, (n_+1)*size) padded input planes, channel-major, zeros after the last; gt
+    # (F4, n_*size) g_y widened to row width wp; nl lanes per vector; part (chunks, F4, C, kh,
+    # kw3) the partial sums of each chunk of `chunk` images (kw3: kw rounded up to 3)
+    c_ = xt.shape[0]
+    nfb = gt.shape[0] // 4
+    chunks, kh, kw3 = part.shape[0], part.shape[3], part.shape[4]
+    for t in prange(chunks * nfb):
+        ch = t // nfb
+        fb = t - ch * nfb
+        lo = ch * chunk * size
+        hi = min(n_, (ch + 1) * chunk) * size
+        g0, g1, g2, g3 = gt[4 * fb], gt[4 * fb + 1], gt[4 * fb + 2], gt[4 * fb + 3]
+        lane = np.empty(nl, dtype=part.dtype)
+        zero = vsplat(lane, 0.0)
+        for c in range(c_):
+            r = xt[c]
+            for i in range(kh):
+                for j0 in range(0, kw3, 3):
+                    s00, s01, s02 = zero, zero, zero
+                    s10, s11, s12 = zero, zero, zero
+                    s20, s21, s22 = zero, zero, zero
+                    s30, s31, s32 = zero, zero, zero
+                    for q in range(lo, hi, nl):
+                        o = q + i * wp + j0
+                        x0, x1, x2 = vload(r, o), vload(r, o + 1), vload(r, o + 2)
+                        v = vload(g0, q)
+                        s00, s01, s02 = vfma(x0, v, s00), vfma(x1, v, s01), vfma(x2, v, s02)
+                        v = vload(g1, q)
+                        s10, s11, s12 = vfma(x0, v, s10), vfma(x1, v, s11), vfma(x2, v, s12)
+                        v = vload(g2, q)
+                        s20, s21, s22 = vfma(x0, v, s20), vfma(x1, v, s21), vfma(x2, v, s22)
+                        v = vload(g3, q)
+                        s30, s31, s32 = vfma(x0, v, s30), vfma(x1, v, s31), vfma(x2, v, s32)
+                    p = part[ch, 4 * fb:4 * fb + 4, c, i]
+                    p[0, j0] = vsum(s00)
+                    p[0, j0 + 1] = vsum(s01)
+                    p[0, j0 + 2] = vsum(s02)
+                    p[1, j0] = vsum(s10)
+                    p[1, j0 + 1] = vsum(s11)
+                    p[1, j0 + 2] = vsum(s12)
+                    p[2, j0] = vsum(s20)
+                    p[2, j0 + 1] = vsum(s21)
+                    p[2, j0 + 2] = vsum(s22)
+                    p[3, j0] = vsum(s30)
+                    p[3, j0 + 1] = vsum(s31)
+                    p[3, j0 + 2] = vsum(s32)
 
 
-def _conv5x5_planes(xpad, w, oh, ow, y):
-    # as _conv3x3_planes for 5x5 windows: a window row is five taps; Wp = ow + 4
-    n_, c_ = xpad.shape[0], xpad.shape[1]
-    f_ = w.shape[0]
-    wp = ow + 4
-    L = oh * wp
-    for t in prange(_tasks(n_, f_)):
-        n, f0, nf = _task(t, f_)
-        acc = np.zeros((nf, L), dtype=y.dtype)
-        if nf == 4:  # 5 loads per 20 multiply-adds
-            a0, a1, a2, a3 = acc[0], acc[1], acc[2], acc[3]
-            for c in range(c_):
-                for i in range(5):
-                    u0, u1, u2, u3, u4 = (w[f0, c, i, 0], w[f0, c, i, 1], w[f0, c, i, 2],
-                                          w[f0, c, i, 3], w[f0, c, i, 4])
-                    v0, v1, v2, v3, v4 = (w[f0 + 1, c, i, 0], w[f0 + 1, c, i, 1],
-                                          w[f0 + 1, c, i, 2], w[f0 + 1, c, i, 3],
-                                          w[f0 + 1, c, i, 4])
-                    s0, s1, s2, s3, s4 = (w[f0 + 2, c, i, 0], w[f0 + 2, c, i, 1],
-                                          w[f0 + 2, c, i, 2], w[f0 + 2, c, i, 3],
-                                          w[f0 + 2, c, i, 4])
-                    z0, z1, z2, z3, z4 = (w[f0 + 3, c, i, 0], w[f0 + 3, c, i, 1],
-                                          w[f0 + 3, c, i, 2], w[f0 + 3, c, i, 3],
-                                          w[f0 + 3, c, i, 4])
-                    r = xpad[n, c, i * wp:]
-                    for q in range(L):
-                        x0, x1, x2, x3, x4 = r[q], r[q + 1], r[q + 2], r[q + 3], r[q + 4]
-                        a0[q] += u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3 + u4 * x4
-                        a1[q] += v0 * x0 + v1 * x1 + v2 * x2 + v3 * x3 + v4 * x4
-                        a2[q] += s0 * x0 + s1 * x1 + s2 * x2 + s3 * x3 + s4 * x4
-                        a3[q] += z0 * x0 + z1 * x1 + z2 * x2 + z3 * x3 + z4 * x4
-        else:
-            a0 = acc[0]
-            for c in range(c_):
-                for i in range(5):
-                    u0, u1, u2, u3, u4 = (w[f0, c, i, 0], w[f0, c, i, 1], w[f0, c, i, 2],
-                                          w[f0, c, i, 3], w[f0, c, i, 4])
-                    r = xpad[n, c, i * wp:]
-                    for q in range(L):
-                        a0[q] += (u0 * r[q] + u1 * r[q + 1] + u2 * r[q + 2] + u3 * r[q + 3]
-                                  + u4 * r[q + 4])
-        _store(acc, y, n, f0, nf, wp)
-
-
-_task = njit(inline="always", cache=True)(_task)
-_tasks = njit(inline="always", cache=True)(_tasks)
-_store = njit(cache=True)(_store)
 _pad_jit = njit(parallel=True, cache=True)(_pad_planes)
-_conv3x3_jit = njit(parallel=True, cache=True, fastmath={"contract"})(_conv3x3_planes)
 _pad_serial = serial_twin(_pad_planes)  # for forked children (threads.py)
-_conv3x3_serial = serial_twin(_conv3x3_planes, fastmath={"contract"})
-_conv5x5_jit = njit(parallel=True, cache=True, fastmath={"contract"})(_conv5x5_planes)
-_conv5x5_serial = serial_twin(_conv5x5_planes, fastmath={"contract"})
+_conv_jit = njit(parallel=True, cache=True)(_conv_planes)
+_conv_serial = serial_twin(_conv_planes)
+_widen_jit = njit(parallel=True, cache=True)(_widen_rows)
+_widen_serial = serial_twin(_widen_rows)
+_weight_grad_jit = njit(parallel=True, cache=True)(_weight_grad_planes)
+_weight_grad_serial = serial_twin(_weight_grad_planes)
+
+
+def _padded(x: np.ndarray, ph: int, pw: int, wp: int, size: int,
+            channel_major: bool = False) -> np.ndarray:
+    """x's planes zero-padded and flattened with row width wp, ``size`` elements each, as
+    (N, C, size), or as (C, N*size + size) with ``channel_major`` (the last plane's worth of
+    zeros for the reads past the last image)."""
+    n, c = x.shape[:2]
+    if channel_major:
+        flat = np.empty((c, (n + 1) * size), dtype=x.dtype)
+        flat[:, n * size:] = 0
+        out = flat[:, :n * size].reshape(c, n, size).transpose(1, 0, 2)
+    else:
+        flat = out = np.empty((n, c, size), dtype=x.dtype)
+    pick(_pad_jit, _pad_serial)(np.ascontiguousarray(x), ph, pw, wp, out)
+    return flat
+
+
+def _plane_size(hp: int, wp: int, reach: int) -> int:
+    """Elements per padded plane: the plane, and the vector reads of the last block of
+    outputs past it (``reach``: the last element a block may read, from the plane's start)."""
+    return max(hp * wp, reach + 1)
 
 
 def conv2d_direct(x: np.ndarray, w: np.ndarray, padding: Pair) -> np.ndarray:
@@ -183,15 +239,47 @@ def conv2d_direct(x: np.ndarray, w: np.ndarray, padding: Pair) -> np.ndarray:
     x and w of one float dtype, the padded input at least k x k.
     """
     n, c, h, wd = x.shape
-    f, k = w.shape[0], w.shape[2]
+    f, _, kh, kw = w.shape
     ph, pw = int(padding[0]), int(padding[1])
     hp, wp = h + 2 * ph, wd + 2 * pw
-    oh, ow = hp - k + 1, wp - k + 1
-    # + k-1: the columns the last row's dropped outputs read past the plane
-    xpad = np.empty((n, c, hp * wp + k - 1), dtype=x.dtype)
-    pick(_pad_jit, _pad_serial)(np.ascontiguousarray(x), ph, pw, xpad)
+    oh, ow = hp - kh + 1, wp - kw + 1
+    nl = VECTOR_BYTES // x.dtype.itemsize
+    bq = _BLOCK_VECTORS * nl
+    blocks = -(-oh * wp // bq)
+    size = _plane_size(hp, wp, blocks * bq - 1 + (kh - 1) * wp + kw - 1)
+    xpad = _padded(x, ph, pw, wp, size)
+    nfb = -(-f // 4)
+    w4 = np.zeros((nfb * 4, c, kh, kw), dtype=x.dtype)
+    w4[:f] = w
+    w4 = np.ascontiguousarray(w4.reshape(nfb, 4, c, kh, kw).transpose(0, 2, 3, 4, 1))
     y = np.empty((n, f, oh, ow), dtype=x.dtype)
-    kernel = pick(_conv3x3_jit, _conv3x3_serial) if k == 3 else \
-        pick(_conv5x5_jit, _conv5x5_serial)
-    kernel(xpad, np.ascontiguousarray(w), oh, ow, y)
+    pick(_conv_jit, _conv_serial)(xpad, w4, wp, nl, y)
     return y
+
+
+def conv2d_direct_weight_grad(x: np.ndarray, gy: np.ndarray, kernel_size: Pair,
+                              padding: Pair) -> np.ndarray:
+    """g_W (F, C, kh, kw) of the k x k (k = 3 or 5), stride-1 cross-correlation y of
+    x (N, C, H, W) with padding ``padding``, from g_y (N, F, oh, ow): the sum over images and
+    outputs of g_y times the input under each tap. Same checks by the caller as
+    :func:`conv2d_direct`."""
+    n, c, h, wd = x.shape
+    f, oh, ow = gy.shape[1:]
+    kh, kw = int(kernel_size[0]), int(kernel_size[1])
+    ph, pw = int(padding[0]), int(padding[1])
+    hp, wp = h + 2 * ph, wd + 2 * pw
+    nl = VECTOR_BYTES // x.dtype.itemsize
+    kw3 = -(-kw // 3) * 3
+    # a whole number of vectors per image, past the furthest tap: reads past a chunk's last
+    # image land in the next plane (times zeros in g_y) or in the plane of zeros after the last
+    size = -(-max(hp * wp, (kh - 1) * wp + kw3) // nl) * nl
+    nfb = -(-f // 4)
+    xt = _padded(x, ph, pw, wp, size, channel_major=True)
+    gt = np.empty((nfb * 4, n * size), dtype=x.dtype)
+    pick(_widen_jit, _widen_serial)(np.ascontiguousarray(gy), wp, size, gt)
+    per_image = (4 * nfb + c) * size * x.dtype.itemsize
+    chunk = max(1, min(_CHUNK_BYTES // per_image, -(-n // numba.get_num_threads())))
+    chunks = -(-n // chunk)
+    part = np.empty((chunks, nfb * 4, c, kh, kw3), dtype=x.dtype)
+    pick(_weight_grad_jit, _weight_grad_serial)(xt, gt, n, size, wp, nl, chunk, part)
+    return np.ascontiguousarray(part.sum(axis=0)[:f, :, :, :kw])

@@ -24,9 +24,11 @@ GEMM's output and g_y^T take a second one. Forward saves only x and W; backward 
 cols chunk by chunk (as Caffe does) rather than holding 9x the input per layer until backward.
 
 Algorithms (``algo``), each for the forward and the input gradient (the weight gradient is
-always im2col's GEMM): 'auto', the default, takes the kernel set's direct 3x3 or 5x5 kernel
-(``conv2d_direct``, Numba) for stride-1 layers of at most :data:`DIRECT_MAX_CHANNELS`
-channels, which reads the input once instead of writing and reading 9x (25x) it; Winograd
+im2col's GEMM, or the direct kernel's where it pays): 'auto', the default, takes the kernel
+set's register-blocked direct 3x3 or 5x5 kernels (``conv2d_direct`` and
+``conv2d_direct_weight_grad``, Numba) for stride-1 layers of at most
+:data:`DIRECT_MAX_CHANNELS` channels, which read the input in place instead of writing and
+reading 9x (25x) it; Winograd
 F(2x2, 3x3) (Lavin & Gray 2016; the Numba set's transforms, 2.25x fewer multiplies in 16
 GEMMs) for 3x3 stride-1 layers with many channels and enough tiles (:data:`WINOGRAD_MIN_CHANNELS`);
 im2col everywhere else.
@@ -50,11 +52,26 @@ Pair = tuple[int, int]
 
 ALGOS = ("auto", "im2col", "direct", "winograd", "implicit_gemm")
 _DEFAULT_LIMIT_MB = 256
-#: 'auto' takes the direct kernel when both in and out channels are at most this (measured on
-#: 2 cores, forward+backward: direct 26-29% faster at 16->16 and 32->32 channels, 5-17% slower
-#: at 32->64 and 64->64, where im2col's GEMMs run nearer their peak; 5x5, 16->32 at 28x28,
-#: batch 8: 3.8 ms against 5.6)
-DIRECT_MAX_CHANNELS = 32
+#: 'auto' takes the direct kernel when both in and out channels are at most this. Measured on
+#: 2 cores, float32, forward / forward+backward in ms, direct against Winograd and im2col
+#: (interleaved, medians): 16->16 at 32x32, batch 64: 1.9/7.2 against 4.2/13.6 and 4.6/14.5;
+#: 32->32 at 16x16, batch 64: 1.7/5.7 against 3.1/8.9 and 3.0/8.6; 64->64 at 32x32, batch
+#: 32: 10.8/36 against 13.0/43 and 16.2/51; 64->64 at 56x56, batch 8: 9.0/31 against 9.9/33
+#: and 13.1/37; 64->64 at 8x8, batch 64 (planes too small for the kernel's blocks of 64
+#: outputs): 2.2/7.4 against 2.4/7.3 and 2.3/7.6. From 96 channels Winograd wins: 128->128 at
+#: 16x16, batch 32: 12.0/39.5 against 10.7/33.8; 96->128 at 28x28, batch 8: 5.9/20.3 against
+#: 5.8/18.2; 256->256 at 14x14, batch 8: 9.0/27.7 against 6.1/19.2.
+DIRECT_MAX_CHANNELS = 64
+#: 'auto', having taken the direct kernel for the forward and the input gradient, takes the
+#: direct weight gradient (``conv2d_direct_weight_grad``) too for at most
+#: DIRECT_GRAD_MAX_CHANNELS in and out channels and at least DIRECT_GRAD_MIN_OUTPUTS outputs
+#: per plane; else im2col's GEMM.
+DIRECT_GRAD_MAX_CHANNELS = 64
+DIRECT_GRAD_MIN_OUTPUTS = 256
+# (measured, float32, weight gradient alone in ms, direct against im2col + GEMM: 16->16 at
+# 32x32, batch 64: 2.2 against 5-11; 32->32 at 16x16: 1.7 against 2.7; 64->64 at 32x32,
+# batch 32: 12.9 against 24.4; at 56x56, batch 8: 11.0 against 15.4; 64->64 at 8x8, batch 64:
+# 2.9 against 2.1; 128->128 at 16x16: 17.5 against 13.6)
 #: 'auto' takes Winograd F(2x2, 3x3) for a 3x3 stride-1 layer when both in and out channels are
 #: at least WINOGRAD_MIN_CHANNELS, the output at least WINOGRAD_MIN_SIZE on each side, and
 #: min(channels) times the number of 2x2 output tiles of the batch (the work of each of the 16
@@ -178,10 +195,11 @@ class Conv2d(Function):
 
     def forward(
         self, x: Any, w: Any, b: Any, stride: Pair, padding: Pair, dilation: Pair,
-        groups: int, algo: str,
+        groups: int, algo: str, direct_weight_grad: bool = False,
     ) -> Any:
         k = backend.kernels_for(x)
         self.save_for_backward(x, w, stride, padding, dilation, groups, algo)
+        self.direct_weight_grad = direct_weight_grad
         if algo == "implicit_gemm":
             return k.conv2d_implicit_gemm(x, w, b, stride, padding, dilation, groups)
         if algo in ("direct", "winograd"):
@@ -239,6 +257,10 @@ class Conv2d(Function):
             if need_x:
                 gx = xp.matmul(wt, gyg).reshape(x.shape)
         else:
+            if need_w and self.direct_weight_grad and hasattr(k, "conv2d_direct_weight_grad"):
+                # (a kernel set switched since forward may lack it: then im2col below)
+                gwg = k.conv2d_direct_weight_grad(x, gy, (kh, kw), padding).reshape(g, fg, kk)
+                need_w = False
             cols_x = need_x  # g_x by col2im (else by the direct or Winograd kernel, or not needed)
             if need_x and algo in ("direct", "winograd") and hasattr(k, _FAST_KERNEL[algo]):
                 # (a kernel set switched since forward may lack it: then col2im below)
@@ -247,15 +269,16 @@ class Conv2d(Function):
                                 flip=True)
                 cols_x = False
             if need_w or cols_x:
-                gwg, gx_cols = self._backward_im2col(k, xp, gy, need_w, cols_x)
+                gw_cols, gx_cols = self._backward_im2col(k, xp, gy, need_w, cols_x)
+                gwg = gw_cols if need_w else gwg
                 gx = gx_cols if cols_x else gx
         gw = None
-        if need_w:
+        if self.needs_input_grad[1]:
             if gwg is None:  # an empty batch
                 gwg = xp.zeros((g, fg, kk), dtype=w.dtype)
             gw = gwg.reshape(w.shape)
         gb = gy.sum(axis=(0, 2, 3)) if need_b else None
-        return gx, gw, gb, None, None, None, None, None
+        return gx, gw, gb, None, None, None, None, None, None
 
     def _backward_im2col(self, k: Any, xp: Any, gy: Any, need_w: bool,
                          need_x: bool) -> tuple[Any, Any]:
@@ -397,6 +420,14 @@ def _winograd_pays(x_shape: tuple[int, ...], f: int, c: int, p: Pair) -> bool:
             and ch * tiles >= WINOGRAD_MIN_WORK)
 
 
+def _direct_weight_grad_pays(x_shape: tuple[int, ...], f: int, c: int, k: Pair,
+                             p: Pair) -> bool:
+    """Whether 'auto', having taken the direct kernel, takes its weight gradient too (see
+    DIRECT_GRAD_MAX_CHANNELS)."""
+    oh, ow = x_shape[2] + 2 * p[0] - k[0] + 1, x_shape[3] + 2 * p[1] - k[1] + 1
+    return max(f, c) <= DIRECT_GRAD_MAX_CHANNELS and oh * ow >= DIRECT_GRAD_MIN_OUTPUTS
+
+
 def _resolve_algo(algo: str | None, x: Tensor, w: Tensor, s: Pair, p: Pair, d: Pair,
                   groups: int) -> str:
     """The algorithm that runs: an explicit ``algo`` strictly, else the default's preference."""
@@ -454,8 +485,8 @@ def conv2d(
     ``dilation`` are ints or (h, w) pairs. ``algo``: None (the :func:`set_conv_algo` default),
     'auto' (direct or Winograd where they pay, else im2col), 'im2col' (unrolled windows + one
     GEMM per chunk of images and group; Chellapilla et al. 2006, cs231n), 'direct' (the kernel
-    set's direct 3x3 or 5x5 stride-1 kernel, where it has one: Numba; forward and input
-    gradient, the weight gradient by im2col), 'winograd' (F(2x2, 3x3) for 3x3 stride-1 convs,
+    set's direct 3x3 or 5x5 stride-1 kernels, where it has them: Numba; forward, input and
+    weight gradients), 'winograd' (F(2x2, 3x3) for 3x3 stride-1 convs,
     Lavin & Gray 2016, where the kernel set has its transforms: Numba; forward and input
     gradient, the weight gradient by im2col), or 'implicit_gemm' (the kernel set's fused
     kernel, where it has one, e.g. CUDA; its backward uses im2col).
@@ -527,5 +558,8 @@ def conv2d(
         )
     if algo is not None and algo not in ALGOS:
         raise ValueError(f"conv2d: algo must be None or one of {ALGOS}, got {algo!r}")
+    requested = _conv_algo if algo is None else algo
     algo = _resolve_algo(algo, input, weight, s, p, d, groups)
-    return Conv2d.apply(input, weight, bias, s, p, d, groups, algo)
+    direct_weight_grad = algo == "direct" and (
+        requested == "direct" or _direct_weight_grad_pays(input.shape, f, c, (kh, kw), p))
+    return Conv2d.apply(input, weight, bias, s, p, d, groups, algo, direct_weight_grad)
