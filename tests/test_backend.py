@@ -305,6 +305,9 @@ def work(seed):
     w = minicnn.Tensor(rng.standard_normal((4, 4, 3, 3)), requires_grad=True)
     h = F.conv2d(x, w, None, 1, 1)  # the direct kernel (4 channels)
     h = F.conv2d(h, w, None, 2, 1, algo="im2col")
+    big = minicnn.Tensor(rng.standard_normal((1, 4, 16, 16)), requires_grad=True)
+    h16 = F.conv2d(big, w, None, 1, 1)  # 16x16: the direct weight gradient too
+    h = h + F.avg_pool2d(h16, 4, 3)
     h = F.batch_norm(h, None, None, training=True)
     h = F.local_response_norm(F.relu(h), 3)
     y = F.max_pool2d(h, 2, 1) + F.avg_pool2d(h, 2, 1)

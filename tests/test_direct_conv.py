@@ -8,7 +8,7 @@ import textwrap
 
 import numpy as np
 import pytest
-from hypothesis import assume, given
+from hypothesis import given
 from hypothesis import strategies as st
 
 pytest.importorskip("numba")
@@ -23,20 +23,22 @@ from tests.strategies import run_without_jit, seeds, t64  # noqa: E402
 
 
 @st.composite
-def direct_cases(draw):
-    """3x3 and 5x5 stride-1 convs: paddings 0 to k-1 per axis, odd and tiny planes (down to
-    the kernel), 1 to 9 filters (blocks of four and the rest)."""
-    k = draw(st.sampled_from([3, 5]))
-    p = (draw(st.integers(0, k - 1)), draw(st.integers(0, k - 1)))
-    h = draw(st.integers(max(1, k - 2 * p[0]), 9))
-    w = draw(st.integers(max(1, k - 2 * p[1]), 9))
+def direct_cases(draw, strided=True, kernels=(1, 2, 3, 5, 7)):
+    """Convs the direct kernels take: kernels 1 to 7 per axis (square or not), paddings 0 to
+    k-1 per axis, strides 1 to 3 (``strided``), odd and tiny planes (down to the kernel), 1 to
+    9 filters (blocks of four and the rest)."""
+    kh, kw = draw(st.sampled_from(kernels)), draw(st.sampled_from(kernels))
+    p = (draw(st.integers(0, kh - 1)), draw(st.integers(0, kw - 1)))
+    s = (draw(st.integers(1, 3)), draw(st.integers(1, 3))) if strided else (1, 1)
+    h = draw(st.integers(max(1, kh - 2 * p[0]), 9))
+    w = draw(st.integers(max(1, kw - 2 * p[1]), 9))
     n, c, f = draw(st.integers(1, 3)), draw(st.integers(1, 5)), draw(st.integers(1, 9))
-    return (n, c, h, w), f, k, p, draw(seeds)
+    return (n, c, h, w), f, (kh, kw), p, s, draw(seeds)
 
 
-def reference_conv(x, w, p):
+def reference_conv(x, w, p, s=1):
     with backend.use_kernels("numpy"):
-        return F.conv2d(minicnn.Tensor(x), minicnn.Tensor(w), None, 1, p, algo="im2col").numpy()
+        return F.conv2d(minicnn.Tensor(x), minicnn.Tensor(w), None, s, p, algo="im2col").numpy()
 
 
 def close(a, b, rel):
@@ -53,11 +55,23 @@ def restore_algo():
 @pytest.mark.parametrize("dtype,rel", [(np.float64, 1e-12), (np.float32, 1e-5)])
 @given(case=direct_cases())
 def test_kernel_matches_reference(dtype, rel, case):
-    shape, f, k, p, seed = case
+    shape, f, k, p, s, seed = case
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(shape).astype(dtype)
-    w = rng.standard_normal((f, shape[1], k, k)).astype(dtype)
-    close(kd.conv2d_direct(x, w, p), reference_conv(x, w, p), rel)
+    w = rng.standard_normal((f, shape[1], *k)).astype(dtype)
+    close(kd.conv2d_direct(x, w, p, s), reference_conv(x, w, p, s), rel)
+
+
+@pytest.mark.parametrize("shape,stride", [((2, 3, 16, 16), (1, 1)), ((2, 3, 8, 8), (1, 1)),
+                                          ((1, 2, 30, 17), (1, 1)), ((1, 2, 16, 16), (2, 2))])
+def test_both_layouts(shape, stride):
+    """Planes big enough for the padded layout (16x16 and more) and small ones or strides for
+    the phase planes: blocks of 64 (float32) and 32 (float64) outputs, several per plane."""
+    rng = np.random.default_rng(5)
+    for dtype, rel in [(np.float64, 1e-12), (np.float32, 1e-5)]:
+        x = rng.standard_normal(shape).astype(dtype)
+        w = rng.standard_normal((6, shape[1], 3, 3)).astype(dtype)
+        close(kd.conv2d_direct(x, w, (1, 1), stride), reference_conv(x, w, (1, 1), stride), rel)
 
 
 def reference_weight_grad(x, gy, k, p):
@@ -69,20 +83,28 @@ def reference_weight_grad(x, gy, k, p):
 
 
 @pytest.mark.parametrize("dtype,rel", [(np.float64, 1e-12), (np.float32, 1e-5)])
-@given(case=direct_cases())
+@given(case=direct_cases(strided=False))
 def test_weight_grad_kernel_matches_reference(dtype, rel, case):
-    shape, f, k, p, seed = case
+    shape, f, k, p, _, seed = case
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(shape).astype(dtype)
-    oh, ow = shape[2] + 2 * p[0] - k + 1, shape[3] + 2 * p[1] - k + 1
+    oh, ow = shape[2] + 2 * p[0] - k[0] + 1, shape[3] + 2 * p[1] - k[1] + 1
     gy = rng.standard_normal((shape[0], f, oh, ow)).astype(dtype)
-    close(kd.conv2d_direct_weight_grad(x, gy, (k, k), p), reference_weight_grad(x, gy, (k, k), p),
-          rel)
+    close(kd.conv2d_direct_weight_grad(x, gy, k, p), reference_weight_grad(x, gy, k, p), rel)
+
+
+def test_weight_grad_kernel_takes_non_contiguous_arrays(rng):
+    x = rng.standard_normal((2, 3, 7, 6)).transpose(0, 1, 3, 2)
+    gy = rng.standard_normal((2, 5, 12, 5))[:, :, ::2, :]
+    close(kd.conv2d_direct_weight_grad(x, gy, (3, 3), (1, 0)),
+          reference_weight_grad(np.ascontiguousarray(x), np.ascontiguousarray(gy), (3, 3),
+                                (1, 0)), 1e-12)
 
 
 @pytest.mark.parametrize("n", [1, 3, 9])
 def test_weight_grad_kernel_chunks(monkeypatch, rng, n):
     """Chunks of one image and more, the last one short: the sums over images and chunks."""
+    monkeypatch.setattr(kd.numba, "get_num_threads", lambda: 2)  # chunks of at most n/2
     monkeypatch.setattr(kd, "_CHUNK_BYTES", 1)  # one image per chunk
     x, gy = rng.standard_normal((n, 3, 7, 5)), rng.standard_normal((n, 6, 7, 5))
     close(kd.conv2d_direct_weight_grad(x, gy, (3, 3), (1, 1)),
@@ -108,21 +130,30 @@ def test_kernel_takes_non_contiguous_arrays(rng, k):
                                                        np.ascontiguousarray(w), (1, 2)), 1e-12)
 
 
-@pytest.mark.parametrize("algo", ["direct", "winograd"])
 @given(case=direct_cases(), bias=st.booleans())
-def test_op_gradients_match_im2col(algo, case, bias):
-    """y, g_x (by the direct or Winograd kernels) and g_W, g_b (by im2col) as im2col's."""
-    shape, f, k, p, seed = case
-    assume(algo == "direct" or k == 3)
+def test_op_gradients_match_im2col_direct(case, bias):
+    """y, g_x and g_W by the direct kernels (of a strided conv: g_x by col2im, g_W by im2col)
+    and g_b as im2col's."""
+    _op_gradients_match_im2col("direct", case, bias)
+
+
+@given(case=direct_cases(strided=False, kernels=(3,)), bias=st.booleans())
+def test_op_gradients_match_im2col_winograd(case, bias):
+    """y and g_x by Winograd, g_W by im2col, g_b as im2col's."""
+    _op_gradients_match_im2col("winograd", case, bias)
+
+
+def _op_gradients_match_im2col(algo, case, bias):
+    shape, f, k, p, s, seed = case
     rng = np.random.default_rng(seed)
-    x, w = rng.standard_normal(shape), rng.standard_normal((f, shape[1], k, k))
+    x, w = rng.standard_normal(shape), rng.standard_normal((f, shape[1], *k))
     b = rng.standard_normal(f) if bias else None
     out = {}
     for a in (algo, "im2col"):
         with backend.use_kernels("numba"):
             tx, tw = t64(x), t64(w)
             tb = t64(b) if bias else None
-            y = F.conv2d(tx, tw, tb, 1, p, algo=a)
+            y = F.conv2d(tx, tw, tb, s, p, algo=a)
             gy = np.random.default_rng(seed + 1).standard_normal(y.shape)
             y.backward(gy)
             out[a] = [y.numpy(), tx.grad.numpy(), tw.grad.numpy()]
@@ -132,14 +163,15 @@ def test_op_gradients_match_im2col(algo, case, bias):
         close(got, want, 1e-12)
 
 
-@pytest.mark.parametrize("k", [3, 5])
-def test_gradcheck_direct(k):
+@pytest.mark.parametrize("k,stride", [(3, 1), (5, 1), (3, 2)])
+def test_gradcheck_direct(k, stride):
     rng = np.random.default_rng(3)
     x, w, b = t64(rng.standard_normal((2, 3, 5, 4))), t64(rng.standard_normal((5, 3, k, k))), \
         t64(rng.standard_normal(5))
     with backend.use_kernels("numba"):
-        assert minicnn.gradcheck(lambda a, c, d: F.conv2d(a, c, d, 1, (2, 1), algo="direct"),
-                                 [x, w, b], atol=1e-7, rtol=1e-6)
+        assert minicnn.gradcheck(
+            lambda a, c, d: F.conv2d(a, c, d, stride, (2, 1), algo="direct"), [x, w, b],
+            atol=1e-7, rtol=1e-6)
 
 
 def test_only_the_input_gradient(rng):
@@ -197,35 +229,36 @@ def test_auto_takes_direct_where_it_pays(monkeypatch, rng, restore_algo):
     spy = _Spy(monkeypatch)
     x16 = minicnn.Tensor(rng.standard_normal((1, 16, 6, 6)).astype(np.float32))
     w16 = minicnn.Tensor(rng.standard_normal((16, 16, 3, 3)).astype(np.float32))
+
+    def conv(w, stride=1, padding=1, dilation=1, x=x16):
+        F.conv2d(x, minicnn.Tensor(rng.standard_normal(w).astype(np.float32)), None, stride,
+                 padding, dilation)
+
     with backend.use_kernels("numba"):
         F.conv2d(x16, w16, None, 1, 1)
         assert spy.calls == 1  # auto, the default
-        F.conv2d(x16, w16, None, 2, 1)  # stride 2: im2col
-        w2 = minicnn.Tensor(rng.standard_normal((16, 16, 2, 2)).astype(np.float32))
-        F.conv2d(x16, w2, None, 1, 1)  # 2x2: im2col
-        w5 = minicnn.Tensor(rng.standard_normal((16, 16, 5, 5)).astype(np.float32))
-        F.conv2d(x16, w5, None, 1, 2)  # 5x5: direct too
-        assert spy.calls == 2
-        w1664 = minicnn.Tensor(rng.standard_normal((64, 16, 3, 3)).astype(np.float32))
-        F.conv2d(x16, w1664, None, 1, 1)  # up to 64 channels: direct
-        assert spy.calls == 3
-        w128 = minicnn.Tensor(rng.standard_normal((128, 128, 3, 3)).astype(np.float32))
+        conv((16, 16, 3, 3), stride=2)  # strides: direct too
+        conv((16, 16, 2, 2))  # any kernel size
+        conv((16, 16, 5, 5), padding=2)
+        conv((64, 16, 7, 7), stride=2, padding=3)  # up to 64 channels
+        assert spy.calls == 5
+        conv((16, 16, 1, 1), padding=0)  # 1x1, stride 1: a GEMM on x as it is
+        conv((16, 16, 3, 3), dilation=2)  # dilation: im2col
         x128 = minicnn.Tensor(rng.standard_normal((1, 128, 6, 6)).astype(np.float32))
-        F.conv2d(x128, w128, None, 1, 1)  # many channels: im2col's GEMM wins
-        w16128 = minicnn.Tensor(rng.standard_normal((128, 16, 3, 3)).astype(np.float32))
-        F.conv2d(x16, w16128, None, 1, 1)  # 128 out: im2col too
-        assert spy.calls == 3
+        conv((128, 128, 3, 3), x=x128)  # many channels: Winograd or im2col's GEMM
+        conv((128, 16, 3, 3))  # 128 out: im2col too
+        assert spy.calls == 5
         conv_mod.set_conv_algo("im2col")
         F.conv2d(x16, w16, None, 1, 1)
-        assert spy.calls == 3
+        assert spy.calls == 5
         conv_mod.set_conv_algo("direct")  # a preference: falls back where it cannot run
-        F.conv2d(x16, w16, None, 2, 1)
-        F.conv2d(x128, w128, None, 1, 1)
-        assert spy.calls == 4
+        conv((16, 16, 3, 3), dilation=2)
+        conv((128, 128, 3, 3), x=x128)
+        assert spy.calls == 6
     with backend.use_kernels("numpy"):
         conv_mod.set_conv_algo("auto")
         F.conv2d(x16, w16, None, 1, 1)  # the reference set has no direct kernel
-    assert spy.calls == 4
+    assert spy.calls == 6
 
 
 @pytest.mark.parametrize("algo,channels,size,grad_calls", [
@@ -252,16 +285,14 @@ def test_weight_gradient_by_the_direct_kernel_where_it_pays(monkeypatch, rng, re
 
 @pytest.mark.parametrize("algo,kernels,args,msg", [
     ("direct", "numpy", ((3, 3), 1, 1, 1), r"minicnn.reference has no conv2d_direct"),
-    ("direct", "numba", ((7, 7), 1, 2, 1), r"3x3 and 5x5 kernels .* got kernel 7x7"),
-    ("direct", "numba", ((3, 5), 1, 2, 1), r"got kernel 3x5"),
-    ("direct", "numba", ((3, 3), 2, 1, 1), r"stride \(2, 2\)"),
-    ("direct", "numba", ((3, 3), 1, 3, 1), r"padding 0 to 2 with a 3x3 kernel, got \(3, 3\)"),
-    ("direct", "numba", ((5, 5), 1, 5, 1), r"padding 0 to 4 with a 5x5 kernel, got \(5, 5\)"),
+    ("direct", "numba", ((3, 3), 1, 3, 1), r"padding 0 to 2 \(rows\) and 0 to 2 \(columns\) "
+                                           r"with a 3x3 kernel, got \(3, 3\)"),
+    ("direct", "numba", ((5, 3), 1, (1, 3), 1), r"0 to 2 \(columns\) with a 5x3 kernel"),
     ("direct", "numba", ((3, 3), 1, 1, 2), r"groups 2"),
     ("winograd", "numpy", ((3, 3), 1, 1, 1), r"minicnn.reference has no winograd_input"),
     ("winograd", "numba", ((5, 5), 1, 2, 1), r"3x3 kernels with stride 1.* got kernel 5x5"),
     ("winograd", "numba", ((3, 3), 2, 1, 1), r"stride \(2, 2\)"),
-    ("winograd", "numba", ((3, 3), 1, 3, 1), r"padding 0 to 2 with a 3x3 kernel"),
+    ("winograd", "numba", ((3, 3), 1, 3, 1), r"padding 0 to 2 \(rows\)"),
     ("winograd", "numba", ((3, 3), 1, 1, 2), r"groups 2"),
 ])
 def test_explicit_algo_is_strict(algo, kernels, args, msg, rng):
@@ -274,8 +305,8 @@ def test_explicit_algo_is_strict(algo, kernels, args, msg, rng):
 
 
 def test_runs_without_jit():
-    """With NUMBA_DISABLE_JIT=1 the direct and Winograd kernels are plain Python and still
-    match the reference."""
+    """With NUMBA_DISABLE_JIT=1 the direct and Winograd kernels are plain Python (the vectors of
+    simd.py NumPy arrays, checked against each array's end) and still match the reference."""
     script = textwrap.dedent(
         """
         import numpy as np
@@ -284,26 +315,31 @@ def test_runs_without_jit():
         from kernels.numba_cpu import direct as kd, winograd as kw
         from tests.test_direct_conv import reference_conv, reference_weight_grad
 
-        assert kd._conv_jit is kd._conv_planes, "the kernel is still jitted"
+        assert kd._padded_conv_jit is kd._conv_padded, "the kernel is still jitted"
+        assert kd._phases_conv_jit is kd._conv_phases, "the kernel is still jitted"
         assert kd._weight_grad_jit is kd._weight_grad_planes, "the kernel is still jitted"
         assert kw._input_jit is kw._input_transform, "the kernel is still jitted"
         assert kw._output_jit is kw._output_transform, "the kernel is still jitted"
         rng = np.random.default_rng(0)
-        for shape, f, k, p in [((1, 2, 3, 4), 2, 3, (1, 0)), ((2, 1, 1, 2), 5, 3, (2, 1)),
-                               ((1, 2, 3, 4), 5, 5, (1, 2)), ((1, 1, 1, 2), 1, 5, (2, 4))]:
-            x = rng.standard_normal(shape)
-            w = rng.standard_normal((f, shape[1], k, k))
-            got, want = kd.conv2d_direct(x, w, p), reference_conv(x, w, p)
-            assert np.allclose(got, want, rtol=1e-12, atol=1e-12), (shape, p)
-            gy = rng.standard_normal(want.shape)
-            got = kd.conv2d_direct_weight_grad(x, gy, (k, k), p)
-            want_w = reference_weight_grad(x, gy, (k, k), p)
-            assert np.allclose(got, want_w, rtol=1e-12, atol=1e-12), (shape, p)
-            if k == 3:
-                with backend.use_kernels("numba"):
-                    got = F.conv2d(minicnn.Tensor(x), minicnn.Tensor(w), None, 1, p,
-                                   algo="winograd").numpy()
-                assert np.allclose(got, want, rtol=1e-12, atol=1e-12), (shape, p)
+        for shape, f, k, p, s in [((1, 2, 3, 4), 2, 3, (1, 0), 1), ((2, 1, 1, 2), 5, 3, (2, 1), 1),
+                                  ((1, 2, 3, 4), 5, 5, (1, 2), 1), ((1, 1, 1, 2), 1, 5, (2, 4), 1),
+                                  ((1, 2, 17, 16), 5, 3, (1, 1), 1),
+                                  ((1, 2, 5, 6), 3, 3, (1, 1), 2)]:
+            for dtype, tol in [(np.float64, 1e-12), (np.float32, 1e-5)]:
+                x = rng.standard_normal(shape).astype(dtype)
+                w = rng.standard_normal((f, shape[1], k, k)).astype(dtype)
+                got, want = kd.conv2d_direct(x, w, p, (s, s)), reference_conv(x, w, p, s)
+                assert np.allclose(got, want, rtol=tol, atol=tol * abs(want).max()), (shape, p)
+                if s == 1:
+                    gy = rng.standard_normal(want.shape).astype(dtype)
+                    got = kd.conv2d_direct_weight_grad(x, gy, (k, k), p)
+                    want_w = reference_weight_grad(x, gy, (k, k), p)
+                    assert np.allclose(got, want_w, rtol=tol, atol=tol * abs(want_w).max())
+                if k == 3 and s == 1 and dtype == np.float64:
+                    with backend.use_kernels("numba"):
+                        got = F.conv2d(minicnn.Tensor(x), minicnn.Tensor(w), None, 1, p,
+                                       algo="winograd").numpy()
+                    assert np.allclose(got, want, rtol=1e-12, atol=1e-12), (shape, p)
         print("ok")
         """
     )

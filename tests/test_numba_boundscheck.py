@@ -50,8 +50,9 @@ SCRIPT = textwrap.dedent(
         same(cols, ref.im2col(x, *g))
         same(nb.col2im(cols, x.shape, *g), ref.col2im(cols, x.shape, *g))
 
-    # the direct 3x3 and 5x5 kernels (their vector loads and stores are checked too, see
-    # simd.py) and weight gradients: paddings 0 to k-1, planes down to the kernel
+    # the direct kernels (their vector loads and stores are checked too, see simd.py) and
+    # weight gradients: paddings 0 to k-1, planes down to the kernel, strides 1 and 2 (the
+    # padded and the phase planes), float32 (blocks of 64 outputs) and float64 (32)
     for k, (h, w), ph, pw in itertools.product([3, 5], [(1, 1), (1, 3), (3, 3), (4, 6)],
                                                [0, 1, 2, 4], [0, 1, 2, 4]):
         if h + 2 * ph < k or w + 2 * pw < k or max(ph, pw) > k - 1:
@@ -61,10 +62,20 @@ SCRIPT = textwrap.dedent(
         cols = ref.im2col(x, (k, k), (1, 1), (ph, pw), (1, 1))
         want = (wt.reshape(5, -1) @ cols).reshape(5, 2, h + 2 * ph - k + 1, w + 2 * pw - k + 1)
         same(direct.conv2d_direct(x, wt, (ph, pw)), want.transpose(1, 0, 2, 3))
+        for s in (1, 2):
+            y32 = direct.conv2d_direct(x.astype(np.float32), wt.astype(np.float32), (ph, pw),
+                                       (s, s))
+            np.testing.assert_allclose(y32, want.transpose(1, 0, 2, 3)[:, :, ::s, ::s],
+                                       rtol=1e-5, atol=1e-4)
+        same(direct.conv2d_direct(x, wt, (ph, pw), (2, 1)),
+             want.transpose(1, 0, 2, 3)[:, :, ::2, :])
         gy = rng.standard_normal(want.shape).transpose(1, 0, 2, 3)  # (N, F, oh, ow)
         g = gy.transpose(1, 0, 2, 3).reshape(5, -1)
         same(direct.conv2d_direct_weight_grad(x, gy, (k, k), (ph, pw)),
              (g @ cols.T).reshape(wt.shape))
+        g32 = direct.conv2d_direct_weight_grad(x.astype(np.float32), gy.astype(np.float32),
+                                               (k, k), (ph, pw))
+        np.testing.assert_allclose(g32, (g @ cols.T).reshape(wt.shape), rtol=1e-5, atol=1e-4)
         if k == 3:  # Winograd F(2x2, 3x3): odd and even outputs, down to 1x1
             oh, ow = h + 2 * ph - 2, w + 2 * pw - 2
             th, tw = winograd.tiles(oh, ow)

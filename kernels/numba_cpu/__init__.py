@@ -1,7 +1,7 @@
 """Numba CPU kernels: the same names and signatures as ``minicnn.reference`` (the spec), plus
-``conv2d_direct`` and ``conv2d_direct_weight_grad`` (direct 3x3 and 5x5 stride-1
-convolutions, register-blocked on the explicit vectors of ``simd.py``) and the Winograd F(2x2, 3x3)
-transforms ``winograd_weights``, ``winograd_input`` and ``winograd_output``, chosen by
+``conv2d_direct`` and ``conv2d_direct_weight_grad`` (direct convolutions, register-blocked
+on the explicit vectors of ``simd.py``) and the Winograd F(2x2, 3x3) transforms
+``winograd_weights``, ``winograd_input`` and ``winograd_output``, chosen by
 ``conv2d(algo='auto')``.
 
 Each kernel is a plain Python function wrapped by ``numba.njit(parallel=True, cache=True)``;

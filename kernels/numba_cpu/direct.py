@@ -1,19 +1,21 @@
-"""Direct k x k convolutions (stride 1, no dilation, no groups; k = 3 or 5) as register-blocked
-Numba kernels: the forward (also the input gradient's full convolution) and the weight gradient.
+"""Direct convolutions (no dilation, no groups) as register-blocked Numba kernels: the forward
+(any kernel size and stride; also the input gradient's full convolution at stride 1) and the
+weight gradient (stride 1).
 
-.. math:: y[n, f, o_y, o_x] = \\sum_c \\sum_{i, j < k} w[f, c, i, j]\\,
-          x_{pad}[n, c, o_y + i, o_x + j]
+.. math:: y[n, f, o_y, o_x] = \\sum_c \\sum_{i < k_h, j < k_w} w[f, c, i, j]\\,
+          x_{pad}[n, c, s_h o_y + i, s_w o_x + j]
 
 .. math:: g_W[f, c, i, j] = \\sum_n \\sum_{o_y, o_x} g_y[n, f, o_y, o_x]\\,
           x_{pad}[n, c, o_y + i, o_x + j]
 
-im2col writes k^2 times the input to memory and reads it back for a GEMM; on the small planes
-and channel counts of CIFAR-sized networks (ResNet-20's 16 to 64 channels at 32x32 to 8x8)
-that traffic, and GEMMs with 16 to 64 rows, cost more than the arithmetic. These kernels read
-the input in place. Each padded input plane is flattened with its row width ``Wp = W + 2p``,
-so tap (i, j) of output position ``q = o_y Wp + o_x`` is input element ``q + i Wp + j``: a
-window shift is an offset, and a run of consecutive q is a contiguous vector load (the k-1
-right-most outputs of each row read across the row's end and are dropped).
+im2col writes kh kw / (sh sw) times the input to memory and reads it back for a GEMM; on the
+small planes and channel counts of CIFAR-sized networks (ResNet-20's 16 to 64 channels at 32x32
+to 8x8) that traffic, and GEMMs with 16 to 64 rows, cost more than the arithmetic. These
+kernels lay each input plane out flat so that a window tap is an offset and a run of
+consecutive outputs is a contiguous vector load (see :func:`conv2d_direct` for the two
+layouts: padded planes, row width ``Wp = W + 2p``, tap (i, j) of output ``q = o_y Wp + o_x``
+at ``q + i Wp + j``, the kw-1 right-most outputs of each row computed and dropped; or phase
+planes, one per row phase and window column, for strides and small planes).
 
 Register blocking (as oneDNN's JIT kernels and BLIS's micro-kernels are built), with the
 explicit 512-bit vectors of :mod:`kernels.numba_cpu.simd` (16 float32 or 8 float64 lanes):
@@ -26,13 +28,17 @@ explicit 512-bit vectors of :mod:`kernels.numba_cpu.simd` (16 float32 or 8 float
   multiply-adds. g_y is widened to the input's row width (zeros in the dropped columns), and
   both are laid out channel-major, (C, N, Hp Wp) and (F, N, Hp Wp), so one loop over q runs
   across a chunk of images whose planes fit the L2 cache. Tasks: (chunk, 4 filters); lanes and
-  chunks are summed at the end. A 5-wide window row takes two groups of 3 taps (the sixth is
-  computed and dropped).
+  chunks are summed at the end. A window row of kw taps takes ceil(kw/3) groups of 3 (the
+  taps past kw are computed and dropped). The sums run over the dropped columns and across
+  the next image's plane too, times the zeros in g_y: an inf or NaN anywhere in an input
+  channel makes that channel's whole g_W NaN (im2col's would keep some taps finite).
 
-Filters are padded with zeros to a multiple of 4. Measured here, 2 cores, float32, batch 64,
-forward: 16->16 channels at 32x32 1.16 ms (260 GFLOP/s, 75% of the GEMM peak; the previous
-auto-vectorised kernel, partial sums in memory: 1.8 ms), 32->32 at 16x16 1.2 ms, 64->64 at 8x8
-1.8 ms (Winograd 2.4 ms); 64->64 at 32x32, batch 32: 8.5 ms (285 GFLOP/s).
+Filters are padded with zeros to a multiple of 4. Measured here, 2 cores, float32, batch 64
+(medians; the machine's GEMM peak 346-357 GFLOP/s): forward 16->16 channels at 32x32 1.3 ms
+(230 GFLOP/s; the auto-vectorised kernel this replaced, its partial sums in memory: 1.8 ms),
+32->32 at 16x16 1.4 ms, 64->64 at 8x8 on phase planes 1.3-1.5 ms (padded planes 1.9-2.3,
+Winograd 2.4); 64->64 at 32x32, batch 32: 9.0 ms (270 GFLOP/s); weight gradient 16->16 at
+32x32 2.2 ms (im2col + GEMM: 5 ms and more), 32->32 at 16x16 1.7 ms (2.7).
 Sums run in another order than im2col's GEMM (the tests allow float32 1e-5 and float64 1e-12
 relative); each multiply-add is one FMA (one rounding).
 """
@@ -72,65 +78,111 @@ def _pad_planes(x, ph, pw, wp, out):
         o[(h_ + ph) * wp + pw:size] = 0
 
 
-def _conv_planes(xpad, w4, wp, nl, y):
-    # xpad (N, C, P) padded flat planes of row width wp; w4 (F4/4, C, k, k, 4) the weights, four
-    # filters interleaved (zeros past F); nl lanes per vector; y (N, F, oh, ow)
-    n_, c_ = xpad.shape[0], xpad.shape[1]
-    nfb, kh, kw = w4.shape[0], w4.shape[2], w4.shape[3]
+def _phase_planes(x, ph, pw, sh, sw, kw, ow, out):
+    # x (N, C, H, W) -> out[n, c, pr*kw + j] (flat, row width ow, for pr < min(sh, kh)): the
+    # padded plane's rows pr, pr + sh, ... and columns j, j + sw, ..., j + (ow-1)*sw, so that
+    # tap (i, j) of output (oy, ox) is row oy + i // sh, column ox of plane (i % sh, j). Zeros
+    # outside x and after each plane.
+    n_, c_, h_, w_ = x.shape
+    planes, size = out.shape[2], out.shape[3]
+    rows = size // ow
+    for r in prange(n_ * c_):
+        n = r // c_
+        c = r - n * c_
+        xs = x[n, c]
+        for pl in range(planes):
+            pr = pl // kw
+            j = pl - pr * kw
+            o = out[n, c, pl]
+            for rr in range(rows):
+                base = rr * ow
+                yy = rr * sh + pr - ph  # the row of x
+                if yy < 0 or yy >= h_:
+                    for ox in range(ow):
+                        o[base + ox] = 0
+                    continue
+                for ox in range(ow):
+                    xx = ox * sw + j - pw  # the column of x
+                    o[base + ox] = xs[yy, xx] if 0 <= xx < w_ else 0
+            for k in range(rows * ow, size):
+                o[k] = 0
+
+
+def _conv_task(xs, w4, sh, pstep, jstep, rw, nl, y, n, fb):
+    # one task of the direct forward: image n, filters 4fb .. 4fb+3. xs (N, C, J*P) the flat
+    # input planes, output rows rw apart: tap (i, j) of output q = oy*rw + ox is element
+    # q + (i % sh)*pstep + (i // sh)*rw + j*jstep of xs[n, c] (see conv2d_direct); w4
+    # (F4/4, C, k, k, 4) the weights, four filters interleaved (zeros past F); nl lanes per
+    # vector; y (N, F, oh, ow)
+    c_ = xs.shape[1]
+    kh, kw = w4.shape[2], w4.shape[3]
     f_, oh, ow = y.shape[1], y.shape[2], y.shape[3]
     bq = 4 * nl  # _BLOCK_VECTORS vectors: outputs per block
-    nb = (oh * wp + bq - 1) // bq
+    nb = (oh * rw + bq - 1) // bq
+    acc = np.empty((4, nb * bq), dtype=y.dtype)
+    a0, a1, a2, a3 = acc[0], acc[1], acc[2], acc[3]
+    zero = vsplat(a0, 0.0)
+    for b in range(nb):
+        q = b * bq
+        s00, s01, s02, s03 = zero, zero, zero, zero
+        s10, s11, s12, s13 = zero, zero, zero, zero
+        s20, s21, s22, s23 = zero, zero, zero, zero
+        s30, s31, s32, s33 = zero, zero, zero, zero
+        for c in range(c_):
+            r = xs[n, c]
+            for i in range(kh):
+                for j in range(kw):
+                    o = q + i % sh * pstep + i // sh * rw + j * jstep
+                    x0, x1 = vload(r, o), vload(r, o + nl)
+                    x2, x3 = vload(r, o + 2 * nl), vload(r, o + 3 * nl)
+                    u = w4[fb, c, i, j]
+                    v = vsplat(a0, u[0])
+                    s00, s01 = vfma(x0, v, s00), vfma(x1, v, s01)
+                    s02, s03 = vfma(x2, v, s02), vfma(x3, v, s03)
+                    v = vsplat(a0, u[1])
+                    s10, s11 = vfma(x0, v, s10), vfma(x1, v, s11)
+                    s12, s13 = vfma(x2, v, s12), vfma(x3, v, s13)
+                    v = vsplat(a0, u[2])
+                    s20, s21 = vfma(x0, v, s20), vfma(x1, v, s21)
+                    s22, s23 = vfma(x2, v, s22), vfma(x3, v, s23)
+                    v = vsplat(a0, u[3])
+                    s30, s31 = vfma(x0, v, s30), vfma(x1, v, s31)
+                    s32, s33 = vfma(x2, v, s32), vfma(x3, v, s33)
+        vstore(a0, q, s00)
+        vstore(a0, q + nl, s01)
+        vstore(a0, q + 2 * nl, s02)
+        vstore(a0, q + 3 * nl, s03)
+        vstore(a1, q, s10)
+        vstore(a1, q + nl, s11)
+        vstore(a1, q + 2 * nl, s12)
+        vstore(a1, q + 3 * nl, s13)
+        vstore(a2, q, s20)
+        vstore(a2, q + nl, s21)
+        vstore(a2, q + 2 * nl, s22)
+        vstore(a2, q + 3 * nl, s23)
+        vstore(a3, q, s30)
+        vstore(a3, q + nl, s31)
+        vstore(a3, q + 2 * nl, s32)
+        vstore(a3, q + 3 * nl, s33)
+    for k in range(min(4, f_ - 4 * fb)):
+        for oy in range(oh):
+            y[n, 4 * fb + k, oy, :] = acc[k, oy * rw:oy * rw + ow]
+
+
+def _conv_padded(xs, w4, rw, nl, y):
+    # the direct forward's tasks, (image, four filters), on padded planes: tap (i, j) at offset
+    # i*rw + j (constant steps, which LLVM folds: 7-10% faster than steps passed in)
+    n_, nfb = xs.shape[0], w4.shape[0]
     for t in prange(n_ * nfb):
-        n = t // nfb
-        fb = t - n * nfb
-        acc = np.empty((4, nb * bq), dtype=y.dtype)
-        a0, a1, a2, a3 = acc[0], acc[1], acc[2], acc[3]
-        zero = vsplat(a0, 0.0)
-        for b in range(nb):
-            q = b * bq
-            s00, s01, s02, s03 = zero, zero, zero, zero
-            s10, s11, s12, s13 = zero, zero, zero, zero
-            s20, s21, s22, s23 = zero, zero, zero, zero
-            s30, s31, s32, s33 = zero, zero, zero, zero
-            for c in range(c_):
-                r = xpad[n, c]
-                for i in range(kh):
-                    for j in range(kw):
-                        o = q + i * wp + j
-                        x0, x1 = vload(r, o), vload(r, o + nl)
-                        x2, x3 = vload(r, o + 2 * nl), vload(r, o + 3 * nl)
-                        u = w4[fb, c, i, j]
-                        v = vsplat(a0, u[0])
-                        s00, s01 = vfma(x0, v, s00), vfma(x1, v, s01)
-                        s02, s03 = vfma(x2, v, s02), vfma(x3, v, s03)
-                        v = vsplat(a0, u[1])
-                        s10, s11 = vfma(x0, v, s10), vfma(x1, v, s11)
-                        s12, s13 = vfma(x2, v, s12), vfma(x3, v, s13)
-                        v = vsplat(a0, u[2])
-                        s20, s21 = vfma(x0, v, s20), vfma(x1, v, s21)
-                        s22, s23 = vfma(x2, v, s22), vfma(x3, v, s23)
-                        v = vsplat(a0, u[3])
-                        s30, s31 = vfma(x0, v, s30), vfma(x1, v, s31)
-                        s32, s33 = vfma(x2, v, s32), vfma(x3, v, s33)
-            vstore(a0, q, s00)
-            vstore(a0, q + nl, s01)
-            vstore(a0, q + 2 * nl, s02)
-            vstore(a0, q + 3 * nl, s03)
-            vstore(a1, q, s10)
-            vstore(a1, q + nl, s11)
-            vstore(a1, q + 2 * nl, s12)
-            vstore(a1, q + 3 * nl, s13)
-            vstore(a2, q, s20)
-            vstore(a2, q + nl, s21)
-            vstore(a2, q + 2 * nl, s22)
-            vstore(a2, q + 3 * nl, s23)
-            vstore(a3, q, s30)
-            vstore(a3, q + nl, s31)
-            vstore(a3, q + 2 * nl, s32)
-            vstore(a3, q + 3 * nl, s33)
-        for k in range(min(4, f_ - 4 * fb)):
-            for oy in range(oh):
-                y[n, 4 * fb + k, oy, :] = acc[k, oy * wp:oy * wp + ow]
+        _conv_task(xs, w4, 1, 0, 1, rw, nl, y, t // nfb, t % nfb)
+
+
+def _conv_phases(xs, w4, sh, size, rw, nl, y):
+    # the same on phase planes of ``size`` elements: tap (i, j) in plane (i % sh, j), at row
+    # offset i // sh
+    n_, nfb, kw = xs.shape[0], w4.shape[0], w4.shape[3]
+    for t in prange(n_ * nfb):
+        _conv_task(xs, w4, sh, kw * size, size, rw, nl, y, t // nfb, t % nfb)
 
 
 def _widen_rows(gy, wp, size, out):
@@ -201,8 +253,13 @@ def _weight_grad_planes(xt, gt, n_, size, wp, nl, chunk, part):
 
 _pad_jit = njit(parallel=True, cache=True)(_pad_planes)
 _pad_serial = serial_twin(_pad_planes)  # for forked children (threads.py)
-_conv_jit = njit(parallel=True, cache=True)(_conv_planes)
-_conv_serial = serial_twin(_conv_planes)
+_phase_jit = njit(parallel=True, cache=True)(_phase_planes)
+_phase_serial = serial_twin(_phase_planes)
+_conv_task = njit(inline="always", cache=True)(_conv_task)
+_padded_conv_jit = njit(parallel=True, cache=True)(_conv_padded)
+_padded_conv_serial = serial_twin(_conv_padded)
+_phases_conv_jit = njit(parallel=True, cache=True)(_conv_phases)
+_phases_conv_serial = serial_twin(_conv_phases)
 _widen_jit = njit(parallel=True, cache=True)(_widen_rows)
 _widen_serial = serial_twin(_widen_rows)
 _weight_grad_jit = njit(parallel=True, cache=True)(_weight_grad_planes)
@@ -219,6 +276,7 @@ def _padded(x: np.ndarray, ph: int, pw: int, wp: int, size: int,
         flat = np.empty((c, (n + 1) * size), dtype=x.dtype)
         flat[:, n * size:] = 0
         out = flat[:, :n * size].reshape(c, n, size).transpose(1, 0, 2)
+        assert out.size == 0 or np.shares_memory(out, flat)  # a view, which the kernel fills
     else:
         flat = out = np.empty((n, c, size), dtype=x.dtype)
     pick(_pad_jit, _pad_serial)(np.ascontiguousarray(x), ph, pw, wp, out)
@@ -231,36 +289,59 @@ def _plane_size(hp: int, wp: int, reach: int) -> int:
     return max(hp * wp, reach + 1)
 
 
-def conv2d_direct(x: np.ndarray, w: np.ndarray, padding: Pair) -> np.ndarray:
-    """y (N, F, oh, ow) = the k x k (k = 3 or 5), stride-1 cross-correlation of x (N, C, H, W)
-    with w (F, C, k, k), zero padding ``padding`` = (ph, pw); no bias.
+def conv2d_direct(x: np.ndarray, w: np.ndarray, padding: Pair,
+                  stride: Pair = (1, 1)) -> np.ndarray:
+    """y (N, F, oh, ow) = the kh x kw cross-correlation of x (N, C, H, W) with w (F, C, kh, kw),
+    zero padding ``padding`` = (ph, pw), stride ``stride``; no bias.
 
-    The caller (``minicnn.ops.conv``) checks the shapes: kernel 3x3 or 5x5, padding 0 to k-1,
-    x and w of one float dtype, the padded input at least k x k.
+    The caller (``minicnn.ops.conv``) checks the shapes: padding below the kernel, x and w of
+    one float dtype, the padded input at least the kernel.
+
+    Two input layouts. Padded planes (stride 1, planes with few dropped columns): each plane
+    zero-padded, row width Wp, tap (i, j) at offset i Wp + j; a block of outputs also covers
+    the kw-1 dropped columns of each row. Phase planes (strides above 1, and small planes:
+    8x8 would drop half of each block): for each row phase pr < min(sh, kh) and window column
+    j, the plane of rows pr, pr + sh, ... and columns j, j + sw, ... of the padded input, row
+    width ow, so that tap (i, j) is at row offset i // sh of plane (i % sh, j) and every output
+    of a block is kept; min(sh, kh) kw / (sh sw) times the input is copied.
     """
     n, c, h, wd = x.shape
     f, _, kh, kw = w.shape
     ph, pw = int(padding[0]), int(padding[1])
+    sh, sw = int(stride[0]), int(stride[1])
     hp, wp = h + 2 * ph, wd + 2 * pw
-    oh, ow = hp - kh + 1, wp - kw + 1
+    oh, ow = (hp - kh) // sh + 1, (wp - kw) // sw + 1
     nl = VECTOR_BYTES // x.dtype.itemsize
     bq = _BLOCK_VECTORS * nl
-    blocks = -(-oh * wp // bq)
-    size = _plane_size(hp, wp, blocks * bq - 1 + (kh - 1) * wp + kw - 1)
-    xpad = _padded(x, ph, pw, wp, size)
+    blocks = -(-oh * ow // bq)
+    padded_blocks = -(-oh * wp // bq)
+    if (sh, sw) == (1, 1) and 2 * padded_blocks < 3 * blocks:
+        rw, blocks = wp, padded_blocks
+        size = _plane_size(hp, wp, blocks * bq - 1 + (kh - 1) * wp + kw - 1)
+        xs = _padded(x, ph, pw, wp, size)
+        steps = ()
+        conv = pick(_padded_conv_jit, _padded_conv_serial)
+    else:
+        rw, phases = ow, min(sh, kh)
+        reach = (kh - 1) // sh * ow  # the furthest row offset of a tap
+        size = _plane_size(oh + (kh - 1) // sh, ow, blocks * bq - 1 + reach)
+        xs = np.empty((n, c, phases * kw, size), dtype=x.dtype)
+        pick(_phase_jit, _phase_serial)(np.ascontiguousarray(x), ph, pw, sh, sw, kw, ow, xs)
+        steps = (sh, size)
+        conv = pick(_phases_conv_jit, _phases_conv_serial)
     nfb = -(-f // 4)
     w4 = np.zeros((nfb * 4, c, kh, kw), dtype=x.dtype)
     w4[:f] = w
     w4 = np.ascontiguousarray(w4.reshape(nfb, 4, c, kh, kw).transpose(0, 2, 3, 4, 1))
     y = np.empty((n, f, oh, ow), dtype=x.dtype)
-    pick(_conv_jit, _conv_serial)(xpad, w4, wp, nl, y)
+    conv(xs.reshape(n, c, xs.size // max(1, n * c)), w4, *steps, rw, nl, y)
     return y
 
 
 def conv2d_direct_weight_grad(x: np.ndarray, gy: np.ndarray, kernel_size: Pair,
                               padding: Pair) -> np.ndarray:
-    """g_W (F, C, kh, kw) of the k x k (k = 3 or 5), stride-1 cross-correlation y of
-    x (N, C, H, W) with padding ``padding``, from g_y (N, F, oh, ow): the sum over images and
+    """g_W (F, C, kh, kw) of the kh x kw, stride-1 cross-correlation y of x (N, C, H, W)
+    with padding ``padding``, from g_y (N, F, oh, ow): the sum over images and
     outputs of g_y times the input under each tap. Same checks by the caller as
     :func:`conv2d_direct`."""
     n, c, h, wd = x.shape

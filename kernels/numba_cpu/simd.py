@@ -22,6 +22,12 @@ LLVM IR for each operation); called from Python, as under ``NUMBA_DISABLE_JIT=1`
 the NumPy code beside each, so the kernels still run, and a vector past an array's end fails
 there. Jitted loads and stores check no bounds, unless Numba's bounds checking is on
 (``NUMBA_BOUNDSCHECK=1``), when they raise IndexError as an array index would.
+
+Two caveats of Numba's on-disk cache (``cache=True``), which keys a kernel by its own file:
+it does not record the bounds-check setting, so run checked kernels with a fresh
+``NUMBA_CACHE_DIR`` (as ``tests/test_numba_boundscheck.py`` does); and it does not see edits to
+this file, so after changing an operation here clear the kernels' cache (``__pycache__/*.nbi``
+and ``*.nbc`` under ``kernels/``) or use a fresh ``NUMBA_CACHE_DIR``.
 """
 
 from __future__ import annotations

@@ -25,13 +25,13 @@ cols chunk by chunk (as Caffe does) rather than holding 9x the input per layer u
 
 Algorithms (``algo``), each for the forward and the input gradient (the weight gradient is
 im2col's GEMM, or the direct kernel's where it pays): 'auto', the default, takes the kernel
-set's register-blocked direct 3x3 or 5x5 kernels (``conv2d_direct`` and
-``conv2d_direct_weight_grad``, Numba) for stride-1 layers of at most
-:data:`DIRECT_MAX_CHANNELS` channels, which read the input in place instead of writing and
-reading 9x (25x) it; Winograd
-F(2x2, 3x3) (Lavin & Gray 2016; the Numba set's transforms, 2.25x fewer multiplies in 16
-GEMMs) for 3x3 stride-1 layers with many channels and enough tiles (:data:`WINOGRAD_MIN_CHANNELS`);
-im2col everywhere else.
+set's register-blocked direct kernels (``conv2d_direct`` and ``conv2d_direct_weight_grad``,
+Numba; any kernel size and stride, no dilation or groups; a strided conv's gradients by
+col2im and im2col) for layers of at most :data:`DIRECT_MAX_CHANNELS` channels (but not a 1x1
+stride-1 conv, a GEMM on x as it is), which read the input in place instead of writing and
+reading kh kw times it; Winograd F(2x2, 3x3) (Lavin & Gray 2016; the Numba set's transforms,
+2.25x fewer multiplies in 16 GEMMs) for 3x3 stride-1 layers with more channels and enough
+tiles (:data:`WINOGRAD_MIN_CHANNELS`); im2col everywhere else.
 'implicit_gemm' is the CUDA set's fused forward.
 """
 
@@ -84,7 +84,7 @@ DIRECT_GRAD_MIN_OUTPUTS = 256
 #: too small: 64 at 16x16, batch 4 (256 tiles): 0.84/2.48 against 0.64/2.16; 256 at 14x14,
 #: batch 1 (49 tiles): 1.31/3.73 against 1.17/3.07; 512 at 7x7, batch 8 (128 tiles, odd
 #: sizes waste a quarter of them): 8.9/51.9 against 9.0/49.4. With fewer channels the direct
-#: kernel (up to 32) or im2col is faster.
+#: kernel (up to 64) or im2col is faster.
 WINOGRAD_MIN_CHANNELS = 64
 WINOGRAD_MIN_SIZE = 8
 WINOGRAD_MIN_WORK = 1 << 16
@@ -203,7 +203,7 @@ class Conv2d(Function):
         if algo == "implicit_gemm":
             return k.conv2d_implicit_gemm(x, w, b, stride, padding, dilation, groups)
         if algo in ("direct", "winograd"):
-            y = _fast_conv(k, algo, x, w, padding)
+            y = _fast_conv(k, algo, x, w, padding, stride)
             if b is not None:
                 y += b.reshape(1, -1, 1, 1)
             return y
@@ -262,9 +262,11 @@ class Conv2d(Function):
                 gwg = k.conv2d_direct_weight_grad(x, gy, (kh, kw), padding).reshape(g, fg, kk)
                 need_w = False
             cols_x = need_x  # g_x by col2im (else by the direct or Winograd kernel, or not needed)
-            if need_x and algo in ("direct", "winograd") and hasattr(k, _FAST_KERNEL[algo]):
+            if (need_x and algo in ("direct", "winograd") and stride == (1, 1)
+                    and hasattr(k, _FAST_KERNEL[algo])):
                 # (a kernel set switched since forward may lack it: then col2im below)
-                # g_x is the full correlation of g_y with the flipped, transposed weights
+                # g_x is the full correlation of g_y with the flipped, transposed weights (of a
+                # strided conv, a correlation with holes: col2im's)
                 gx = _fast_conv(k, algo, gy, w, (kh - 1 - padding[0], kw - 1 - padding[1]),
                                 flip=True)
                 cols_x = False
@@ -329,8 +331,9 @@ class Conv2d(Function):
 _FAST_KERNEL = {"direct": "conv2d_direct", "winograd": "winograd_input"}
 
 
-def _fast_conv(k: Any, algo: str, x: Any, w: Any, padding: Pair, flip: bool = False) -> Any:
-    """The stride-1 convolution of x with w (no bias) by the kernel set's direct kernel, or by
+def _fast_conv(k: Any, algo: str, x: Any, w: Any, padding: Pair, stride: Pair = (1, 1),
+               flip: bool = False) -> Any:
+    """The convolution of x with w (no bias) by the kernel set's direct kernel, or (stride 1) by
     Winograd F(2x2, 3x3) (Lavin & Gray 2016; ``kernels/numba_cpu/winograd.py``): the input
     and output transforms are kernels, and between them 16 GEMMs
     ``M[ab] (F, P) = U[ab] (F, C) @ V[ab] (C, P)`` over the P tiles of a chunk of images whose
@@ -340,7 +343,7 @@ def _fast_conv(k: Any, algo: str, x: Any, w: Any, padding: Pair, flip: bool = Fa
         w = backend.get_array_module(w).ascontiguousarray(
             w.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1])
     if algo == "direct":
-        return k.conv2d_direct(x, w, padding)
+        return k.conv2d_direct(x, w, padding, stride)
     xp = backend.get_array_module(x)
     n, c, h, wd = x.shape
     u = k.winograd_weights(w, flip=flip)  # (16, F, C) (a transposed view when flipped)
@@ -400,13 +403,14 @@ def _fast_misfit(k: Any, algo: str, weight: Tensor, s: Pair, p: Pair, d: Pair,
     if not hasattr(k, _FAST_KERNEL[algo]):
         return f"{getattr(k, '__name__', 'the kernel set')} has no {_FAST_KERNEL[algo]}"
     kh, kw = weight.shape[2:]
-    sizes = ((3, 3), (5, 5)) if algo == "direct" else ((3, 3),)
-    if (kh, kw) not in sizes or s != (1, 1) or d != (1, 1) or groups != 1:
-        what = "3x3 and 5x5 kernels" if algo == "direct" else "3x3 kernels"
-        return (f"it takes {what} with stride 1, dilation 1 and groups 1, got "
+    if algo == "direct" and (d != (1, 1) or groups != 1):
+        return (f"it takes dilation 1 and groups 1, got dilation {d}, groups {groups}")
+    if algo == "winograd" and ((kh, kw) != (3, 3) or s != (1, 1) or d != (1, 1) or groups != 1):
+        return (f"it takes 3x3 kernels with stride 1, dilation 1 and groups 1, got "
                 f"kernel {kh}x{kw}, stride {s}, dilation {d}, groups {groups}")
-    if max(p) > kh - 1:
-        return f"it takes padding 0 to {kh - 1} with a {kh}x{kw} kernel, got {p}"
+    if p[0] > kh - 1 or p[1] > kw - 1:
+        return (f"it takes padding 0 to {kh - 1} (rows) and 0 to {kw - 1} (columns) with a "
+                f"{kh}x{kw} kernel, got {p}")
     return ""
 
 
@@ -440,7 +444,8 @@ def _resolve_algo(algo: str | None, x: Tensor, w: Tensor, s: Pair, p: Pair, d: P
             return "im2col"
     if algo == "auto":
         f, c = w.shape[0], w.shape[1] * groups
-        if max(f, c) <= DIRECT_MAX_CHANNELS and not _fast_misfit(k, "direct", w, s, p, d, groups):
+        if (max(f, c) <= DIRECT_MAX_CHANNELS and not _is_pointwise(*w.shape[2:], s, p, d)
+                and not _fast_misfit(k, "direct", w, s, p, d, groups)):
             return "direct"
         if _winograd_pays(x.shape, f, c, p) and not _fast_misfit(k, "winograd", w, s, p, d,
                                                                     groups):
@@ -485,7 +490,7 @@ def conv2d(
     ``dilation`` are ints or (h, w) pairs. ``algo``: None (the :func:`set_conv_algo` default),
     'auto' (direct or Winograd where they pay, else im2col), 'im2col' (unrolled windows + one
     GEMM per chunk of images and group; Chellapilla et al. 2006, cs231n), 'direct' (the kernel
-    set's direct 3x3 or 5x5 stride-1 kernels, where it has them: Numba; forward, input and
+    set's direct kernels, where it has them: Numba; forward, and at stride 1 the input and
     weight gradients), 'winograd' (F(2x2, 3x3) for 3x3 stride-1 convs,
     Lavin & Gray 2016, where the kernel set has its transforms: Numba; forward and input
     gradient, the weight gradient by im2col), or 'implicit_gemm' (the kernel set's fused
@@ -560,6 +565,6 @@ def conv2d(
         raise ValueError(f"conv2d: algo must be None or one of {ALGOS}, got {algo!r}")
     requested = _conv_algo if algo is None else algo
     algo = _resolve_algo(algo, input, weight, s, p, d, groups)
-    direct_weight_grad = algo == "direct" and (
+    direct_weight_grad = algo == "direct" and s == (1, 1) and (
         requested == "direct" or _direct_weight_grad_pays(input.shape, f, c, (kh, kw), p))
     return Conv2d.apply(input, weight, bias, s, p, d, groups, algo, direct_weight_grad)
