@@ -74,23 +74,38 @@ def test_both_layouts(shape, stride):
         close(kd.conv2d_direct(x, w, (1, 1), stride), reference_conv(x, w, (1, 1), stride), rel)
 
 
-def reference_weight_grad(x, gy, k, p):
+def reference_weight_grad(x, gy, k, p, s=(1, 1)):
     """g_W by the reference im2col: g_y (F, N L) @ cols^T."""
-    cols = reference.im2col(x, k, (1, 1), p, (1, 1))
+    cols = reference.im2col(x, k, s, p, (1, 1))
     n, f = gy.shape[:2]
     g = gy.reshape(n, f, -1).transpose(1, 0, 2).reshape(f, -1)
     return (g @ cols.T).reshape(f, x.shape[1], *k)
 
 
 @pytest.mark.parametrize("dtype,rel", [(np.float64, 1e-12), (np.float32, 1e-5)])
-@given(case=direct_cases(strided=False))
+@given(case=direct_cases())
 def test_weight_grad_kernel_matches_reference(dtype, rel, case):
-    shape, f, k, p, _, seed = case
+    shape, f, k, p, s, seed = case
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(shape).astype(dtype)
-    oh, ow = shape[2] + 2 * p[0] - k[0] + 1, shape[3] + 2 * p[1] - k[1] + 1
+    oh, ow = (shape[2] + 2 * p[0] - k[0]) // s[0] + 1, (shape[3] + 2 * p[1] - k[1]) // s[1] + 1
     gy = rng.standard_normal((shape[0], f, oh, ow)).astype(dtype)
-    close(kd.conv2d_direct_weight_grad(x, gy, k, p), reference_weight_grad(x, gy, k, p), rel)
+    close(kd.conv2d_direct_weight_grad(x, gy, k, p, s), reference_weight_grad(x, gy, k, p, s),
+          rel)
+
+
+@pytest.mark.parametrize("shape,stride", [((2, 3, 16, 16), (1, 1)), ((2, 3, 8, 8), (1, 1)),
+                                          ((1, 2, 30, 17), (1, 1)), ((3, 2, 16, 16), (2, 2))])
+def test_weight_grad_both_layouts(shape, stride):
+    """Padded planes (16x16 and more), phase planes (8x8, strides), several vectors and images
+    per chunk, both dtypes."""
+    rng = np.random.default_rng(6)
+    for dtype, rel in [(np.float64, 1e-12), (np.float32, 1e-5)]:
+        x = rng.standard_normal(shape).astype(dtype)
+        y = reference_conv(x, np.zeros((6, shape[1], 3, 3), dtype), (1, 1), stride)
+        gy = rng.standard_normal(y.shape).astype(dtype)
+        close(kd.conv2d_direct_weight_grad(x, gy, (3, 3), (1, 1), stride),
+              reference_weight_grad(x, gy, (3, 3), (1, 1), stride), rel)
 
 
 def test_weight_grad_kernel_takes_non_contiguous_arrays(rng):
@@ -132,8 +147,8 @@ def test_kernel_takes_non_contiguous_arrays(rng, k):
 
 @given(case=direct_cases(), bias=st.booleans())
 def test_op_gradients_match_im2col_direct(case, bias):
-    """y, g_x and g_W by the direct kernels (of a strided conv: g_x by col2im, g_W by im2col)
-    and g_b as im2col's."""
+    """y, g_x and g_W by the direct kernels (of a strided conv: g_x by col2im) and g_b as
+    im2col's."""
     _op_gradients_match_im2col("direct", case, bias)
 
 
@@ -317,7 +332,8 @@ def test_runs_without_jit():
 
         assert kd._padded_conv_jit is kd._conv_padded, "the kernel is still jitted"
         assert kd._phases_conv_jit is kd._conv_phases, "the kernel is still jitted"
-        assert kd._weight_grad_jit is kd._weight_grad_planes, "the kernel is still jitted"
+        assert kd._padded_grad_jit is kd._weight_grad_padded, "the kernel is still jitted"
+        assert kd._phases_grad_jit is kd._weight_grad_phases, "the kernel is still jitted"
         assert kw._input_jit is kw._input_transform, "the kernel is still jitted"
         assert kw._output_jit is kw._output_transform, "the kernel is still jitted"
         rng = np.random.default_rng(0)
@@ -330,11 +346,10 @@ def test_runs_without_jit():
                 w = rng.standard_normal((f, shape[1], k, k)).astype(dtype)
                 got, want = kd.conv2d_direct(x, w, p, (s, s)), reference_conv(x, w, p, s)
                 assert np.allclose(got, want, rtol=tol, atol=tol * abs(want).max()), (shape, p)
-                if s == 1:
-                    gy = rng.standard_normal(want.shape).astype(dtype)
-                    got = kd.conv2d_direct_weight_grad(x, gy, (k, k), p)
-                    want_w = reference_weight_grad(x, gy, (k, k), p)
-                    assert np.allclose(got, want_w, rtol=tol, atol=tol * abs(want_w).max())
+                gy = rng.standard_normal(want.shape).astype(dtype)
+                got = kd.conv2d_direct_weight_grad(x, gy, (k, k), p, (s, s))
+                want_w = reference_weight_grad(x, gy, (k, k), p, (s, s))
+                assert np.allclose(got, want_w, rtol=tol, atol=tol * abs(want_w).max())
                 if k == 3 and s == 1 and dtype == np.float64:
                     with backend.use_kernels("numba"):
                         got = F.conv2d(minicnn.Tensor(x), minicnn.Tensor(w), None, 1, p,

@@ -202,53 +202,72 @@ def _widen_rows(gy, wp, size, out):
         o[oh * wp:] = 0
 
 
-def _weight_grad_planes(xt, gt, n_, size, wp, nl, chunk, part):
-    # xt (C, (n_+1)*size) padded input planes, channel-major, zeros after the last; gt
-    # (F4, n_*size) g_y widened to row width wp; nl lanes per vector; part (chunks, F4, C, kh,
-    # kw3) the partial sums of each chunk of `chunk` images (kw3: kw rounded up to 3)
+def _weight_grad_task(xt, gt, n_, size, sh, pstep, jstep, rw, nl, chunk, part, ch, fb):
+    # one task of the direct weight gradient: images ch*chunk .. of chunk ch, filters 4fb ..
+    # 4fb+3. xt (C, J*P) input planes, channel-major (each plane the images' planes side by
+    # side, `size` elements apart, and one of zeros after them), output rows rw apart: tap
+    # (i, j) of output q is element q + (i % sh)*pstep + (i // sh)*rw + j*jstep of xt[c] (see
+    # conv2d_direct_weight_grad); gt (F4, n_*size) g_y in the same layout, zeros past each
+    # image's outputs; nl lanes per vector; part (chunks, F4, C, kh, kw3) the partial sums
+    # (kw3: kw rounded up to 3)
     c_ = xt.shape[0]
+    kh, kw3 = part.shape[3], part.shape[4]
+    lo = ch * chunk * size
+    hi = min(n_, (ch + 1) * chunk) * size
+    g0, g1, g2, g3 = gt[4 * fb], gt[4 * fb + 1], gt[4 * fb + 2], gt[4 * fb + 3]
+    lane = np.empty(nl, dtype=part.dtype)
+    zero = vsplat(lane, 0.0)
+    for c in range(c_):
+        r = xt[c]
+        for i in range(kh):
+            for j0 in range(0, kw3, 3):
+                base = i % sh * pstep + i // sh * rw + j0 * jstep
+                s00, s01, s02 = zero, zero, zero
+                s10, s11, s12 = zero, zero, zero
+                s20, s21, s22 = zero, zero, zero
+                s30, s31, s32 = zero, zero, zero
+                for q in range(lo, hi, nl):
+                    o = q + base
+                    x0, x1, x2 = vload(r, o), vload(r, o + jstep), vload(r, o + 2 * jstep)
+                    v = vload(g0, q)
+                    s00, s01, s02 = vfma(x0, v, s00), vfma(x1, v, s01), vfma(x2, v, s02)
+                    v = vload(g1, q)
+                    s10, s11, s12 = vfma(x0, v, s10), vfma(x1, v, s11), vfma(x2, v, s12)
+                    v = vload(g2, q)
+                    s20, s21, s22 = vfma(x0, v, s20), vfma(x1, v, s21), vfma(x2, v, s22)
+                    v = vload(g3, q)
+                    s30, s31, s32 = vfma(x0, v, s30), vfma(x1, v, s31), vfma(x2, v, s32)
+                p = part[ch, 4 * fb:4 * fb + 4, c, i]
+                p[0, j0] = vsum(s00)
+                p[0, j0 + 1] = vsum(s01)
+                p[0, j0 + 2] = vsum(s02)
+                p[1, j0] = vsum(s10)
+                p[1, j0 + 1] = vsum(s11)
+                p[1, j0 + 2] = vsum(s12)
+                p[2, j0] = vsum(s20)
+                p[2, j0 + 1] = vsum(s21)
+                p[2, j0 + 2] = vsum(s22)
+                p[3, j0] = vsum(s30)
+                p[3, j0 + 1] = vsum(s31)
+                p[3, j0 + 2] = vsum(s32)
+
+
+def _weight_grad_padded(xt, gt, n_, size, rw, nl, chunk, part):
+    # the direct weight gradient's tasks, (chunk, four filters), on padded planes: tap (i, j)
+    # at offset i*rw + j (constant steps, as _conv_padded)
     nfb = gt.shape[0] // 4
-    chunks, kh, kw3 = part.shape[0], part.shape[3], part.shape[4]
-    for t in prange(chunks * nfb):
-        ch = t // nfb
-        fb = t - ch * nfb
-        lo = ch * chunk * size
-        hi = min(n_, (ch + 1) * chunk) * size
-        g0, g1, g2, g3 = gt[4 * fb], gt[4 * fb + 1], gt[4 * fb + 2], gt[4 * fb + 3]
-        lane = np.empty(nl, dtype=part.dtype)
-        zero = vsplat(lane, 0.0)
-        for c in range(c_):
-            r = xt[c]
-            for i in range(kh):
-                for j0 in range(0, kw3, 3):
-                    s00, s01, s02 = zero, zero, zero
-                    s10, s11, s12 = zero, zero, zero
-                    s20, s21, s22 = zero, zero, zero
-                    s30, s31, s32 = zero, zero, zero
-                    for q in range(lo, hi, nl):
-                        o = q + i * wp + j0
-                        x0, x1, x2 = vload(r, o), vload(r, o + 1), vload(r, o + 2)
-                        v = vload(g0, q)
-                        s00, s01, s02 = vfma(x0, v, s00), vfma(x1, v, s01), vfma(x2, v, s02)
-                        v = vload(g1, q)
-                        s10, s11, s12 = vfma(x0, v, s10), vfma(x1, v, s11), vfma(x2, v, s12)
-                        v = vload(g2, q)
-                        s20, s21, s22 = vfma(x0, v, s20), vfma(x1, v, s21), vfma(x2, v, s22)
-                        v = vload(g3, q)
-                        s30, s31, s32 = vfma(x0, v, s30), vfma(x1, v, s31), vfma(x2, v, s32)
-                    p = part[ch, 4 * fb:4 * fb + 4, c, i]
-                    p[0, j0] = vsum(s00)
-                    p[0, j0 + 1] = vsum(s01)
-                    p[0, j0 + 2] = vsum(s02)
-                    p[1, j0] = vsum(s10)
-                    p[1, j0 + 1] = vsum(s11)
-                    p[1, j0 + 2] = vsum(s12)
-                    p[2, j0] = vsum(s20)
-                    p[2, j0 + 1] = vsum(s21)
-                    p[2, j0 + 2] = vsum(s22)
-                    p[3, j0] = vsum(s30)
-                    p[3, j0 + 1] = vsum(s31)
-                    p[3, j0 + 2] = vsum(s32)
+    for t in prange(part.shape[0] * nfb):
+        _weight_grad_task(xt, gt, n_, size, 1, 0, 1, rw, nl, chunk, part, t // nfb, t % nfb)
+
+
+def _weight_grad_phases(xt, gt, n_, size, sh, plane, rw, nl, chunk, part):
+    # the same on phase planes of ``plane`` elements: tap (i, j) in plane (i % sh, j), at row
+    # offset i // sh
+    nfb = gt.shape[0] // 4
+    pstep = part.shape[4] * plane
+    for t in prange(part.shape[0] * nfb):
+        _weight_grad_task(xt, gt, n_, size, sh, pstep, plane, rw, nl, chunk, part, t // nfb,
+                          t % nfb)
 
 
 _pad_jit = njit(parallel=True, cache=True)(_pad_planes)
@@ -262,8 +281,11 @@ _phases_conv_jit = njit(parallel=True, cache=True)(_conv_phases)
 _phases_conv_serial = serial_twin(_conv_phases)
 _widen_jit = njit(parallel=True, cache=True)(_widen_rows)
 _widen_serial = serial_twin(_widen_rows)
-_weight_grad_jit = njit(parallel=True, cache=True)(_weight_grad_planes)
-_weight_grad_serial = serial_twin(_weight_grad_planes)
+_weight_grad_task = njit(inline="always", cache=True)(_weight_grad_task)
+_padded_grad_jit = njit(parallel=True, cache=True)(_weight_grad_padded)
+_padded_grad_serial = serial_twin(_weight_grad_padded)
+_phases_grad_jit = njit(parallel=True, cache=True)(_weight_grad_phases)
+_phases_grad_serial = serial_twin(_weight_grad_phases)
 
 
 def _padded(x: np.ndarray, ph: int, pw: int, wp: int, size: int,
@@ -339,28 +361,57 @@ def conv2d_direct(x: np.ndarray, w: np.ndarray, padding: Pair,
 
 
 def conv2d_direct_weight_grad(x: np.ndarray, gy: np.ndarray, kernel_size: Pair,
-                              padding: Pair) -> np.ndarray:
-    """g_W (F, C, kh, kw) of the kh x kw, stride-1 cross-correlation y of x (N, C, H, W)
-    with padding ``padding``, from g_y (N, F, oh, ow): the sum over images and
-    outputs of g_y times the input under each tap. Same checks by the caller as
-    :func:`conv2d_direct`."""
+                              padding: Pair, stride: Pair = (1, 1)) -> np.ndarray:
+    """g_W (F, C, kh, kw) of the kh x kw cross-correlation y of x (N, C, H, W) with padding
+    ``padding`` and stride ``stride``, from g_y (N, F, oh, ow): the sum over images and outputs
+    of g_y times the input under each tap. Same checks by the caller as :func:`conv2d_direct`.
+
+    Both operands channel-major, each channel's (or filter's) planes of all images side by side,
+    in one of :func:`conv2d_direct`'s layouts: padded planes (stride 1, planes with few dropped
+    columns), g_y widened to their row width with zeros; or phase planes (strides, small
+    planes), g_y as it is, with zero rows after each image's.
+    """
     n, c, h, wd = x.shape
     f, oh, ow = gy.shape[1:]
     kh, kw = int(kernel_size[0]), int(kernel_size[1])
     ph, pw = int(padding[0]), int(padding[1])
+    sh, sw = int(stride[0]), int(stride[1])
     hp, wp = h + 2 * ph, wd + 2 * pw
     nl = VECTOR_BYTES // x.dtype.itemsize
     kw3 = -(-kw // 3) * 3
-    # a whole number of vectors per image, past the furthest tap: reads past a chunk's last
-    # image land in the next plane (times zeros in g_y) or in the plane of zeros after the last
-    size = -(-max(hp * wp, (kh - 1) * wp + kw3) // nl) * nl
     nfb = -(-f // 4)
-    xt = _padded(x, ph, pw, wp, size, channel_major=True)
+
+    def whole(k: int) -> int:  # a whole number of vectors
+        return -(-k // nl) * nl
+
+    # per image: a whole number of vectors, past the furthest tap. Reads past a chunk's last
+    # image land in the next image's plane (times zeros in g_y) or in the plane of zeros
+    # after the last image.
+    padded_size = whole(max(hp * wp, (kh - 1) * wp + kw3))
+    phase_size = whole((oh + (kh - 1) // sh) * ow)
+    padded = (sh, sw) == (1, 1) and 10 * padded_size < 13 * phase_size
+    if padded:
+        size, rw = padded_size, wp
+        xt = _padded(x, ph, pw, wp, size, channel_major=True)
+    else:
+        size, rw = phase_size, ow
+        planes = min(sh, kh) * kw3  # (taps past kw read planes past kw: computed, dropped)
+        plane = (n + 1) * size
+        xt = np.empty((c, planes * plane), dtype=x.dtype)
+        view = xt.reshape(c, planes, n + 1, size)
+        view[:, :, n] = 0
+        out = view[:, :, :n].transpose(2, 0, 1, 3)  # (N, C, planes, size)
+        assert out.size == 0 or np.shares_memory(out, xt)
+        pick(_phase_jit, _phase_serial)(np.ascontiguousarray(x), ph, pw, sh, sw, kw3, ow, out)
     gt = np.empty((nfb * 4, n * size), dtype=x.dtype)
-    pick(_widen_jit, _widen_serial)(np.ascontiguousarray(gy), wp, size, gt)
+    pick(_widen_jit, _widen_serial)(np.ascontiguousarray(gy), rw, size, gt)
     per_image = (4 * nfb + c) * size * x.dtype.itemsize
     chunk = max(1, min(_CHUNK_BYTES // per_image, -(-n // numba.get_num_threads())))
     chunks = -(-n // chunk)
     part = np.empty((chunks, nfb * 4, c, kh, kw3), dtype=x.dtype)
-    pick(_weight_grad_jit, _weight_grad_serial)(xt, gt, n, size, wp, nl, chunk, part)
+    if padded:
+        pick(_padded_grad_jit, _padded_grad_serial)(xt, gt, n, size, rw, nl, chunk, part)
+    else:
+        pick(_phases_grad_jit, _phases_grad_serial)(xt, gt, n, size, sh, plane, rw, nl, chunk,
+                                                     part)
     return np.ascontiguousarray(part.sum(axis=0)[:f, :, :, :kw])

@@ -26,8 +26,8 @@ cols chunk by chunk (as Caffe does) rather than holding 9x the input per layer u
 Algorithms (``algo``), each for the forward and the input gradient (the weight gradient is
 im2col's GEMM, or the direct kernel's where it pays): 'auto', the default, takes the kernel
 set's register-blocked direct kernels (``conv2d_direct`` and ``conv2d_direct_weight_grad``,
-Numba; any kernel size and stride, no dilation or groups; a strided conv's gradients by
-col2im and im2col) for layers of at most :data:`DIRECT_MAX_CHANNELS` channels (but not a 1x1
+Numba; any kernel size and stride, no dilation or groups; a strided conv's input gradient
+by col2im) for layers of at most :data:`DIRECT_MAX_CHANNELS` channels (but not a 1x1
 stride-1 conv, a GEMM on x as it is), which read the input in place instead of writing and
 reading kh kw times it; Winograd F(2x2, 3x3) (Lavin & Gray 2016; the Numba set's transforms,
 2.25x fewer multiplies in 16 GEMMs) for 3x3 stride-1 layers with more channels and enough
@@ -65,13 +65,16 @@ DIRECT_MAX_CHANNELS = 64
 #: 'auto', having taken the direct kernel for the forward and the input gradient, takes the
 #: direct weight gradient (``conv2d_direct_weight_grad``) too for at most
 #: DIRECT_GRAD_MAX_CHANNELS in and out channels and at least DIRECT_GRAD_MIN_OUTPUTS outputs
-#: per plane; else im2col's GEMM.
+#: per plane (and not for 1x1 kernels, whose im2col is a strided view or copy of x); else
+#: im2col's GEMM.
 DIRECT_GRAD_MAX_CHANNELS = 64
 DIRECT_GRAD_MIN_OUTPUTS = 256
 # (measured, float32, weight gradient alone in ms, direct against im2col + GEMM: 16->16 at
-# 32x32, batch 64: 2.2 against 5-11; 32->32 at 16x16: 1.7 against 2.7; 64->64 at 32x32,
-# batch 32: 12.9 against 24.4; at 56x56, batch 8: 11.0 against 15.4; 64->64 at 8x8, batch 64:
-# 2.9 against 2.1; 128->128 at 16x16: 17.5 against 13.6)
+# 32x32, batch 64: 2.2 against 5-11; 32->32 at 16x16: 1.7-1.9 against 2.7; 64->64 at 32x32,
+# batch 32: 12.6-12.9 against 24-28; at 56x56, batch 8: 11.0 against 15.4; 16->32 3x3/2 at
+# 32x32: 1.9-2.0 against 2.6; 64->64 at 8x8, batch 64 (phase planes): 2.7-2.9 against
+# 2.1-2.2; 32->64 3x3/2 at 16x16: 1.7-1.8 against 1.8; 128->128 at 16x16: 16.6-17.5 against
+# 13.6)
 #: 'auto' takes Winograd F(2x2, 3x3) for a 3x3 stride-1 layer when both in and out channels are
 #: at least WINOGRAD_MIN_CHANNELS, the output at least WINOGRAD_MIN_SIZE on each side, and
 #: min(channels) times the number of 2x2 output tiles of the batch (the work of each of the 16
@@ -259,7 +262,8 @@ class Conv2d(Function):
         else:
             if need_w and self.direct_weight_grad and hasattr(k, "conv2d_direct_weight_grad"):
                 # (a kernel set switched since forward may lack it: then im2col below)
-                gwg = k.conv2d_direct_weight_grad(x, gy, (kh, kw), padding).reshape(g, fg, kk)
+                gwg = k.conv2d_direct_weight_grad(x, gy, (kh, kw), padding,
+                                                  stride).reshape(g, fg, kk)
                 need_w = False
             cols_x = need_x  # g_x by col2im (else by the direct or Winograd kernel, or not needed)
             if (need_x and algo in ("direct", "winograd") and stride == (1, 1)
@@ -424,12 +428,13 @@ def _winograd_pays(x_shape: tuple[int, ...], f: int, c: int, p: Pair) -> bool:
             and ch * tiles >= WINOGRAD_MIN_WORK)
 
 
-def _direct_weight_grad_pays(x_shape: tuple[int, ...], f: int, c: int, k: Pair,
+def _direct_weight_grad_pays(x_shape: tuple[int, ...], f: int, c: int, k: Pair, s: Pair,
                              p: Pair) -> bool:
     """Whether 'auto', having taken the direct kernel, takes its weight gradient too (see
     DIRECT_GRAD_MAX_CHANNELS)."""
-    oh, ow = x_shape[2] + 2 * p[0] - k[0] + 1, x_shape[3] + 2 * p[1] - k[1] + 1
-    return max(f, c) <= DIRECT_GRAD_MAX_CHANNELS and oh * ow >= DIRECT_GRAD_MIN_OUTPUTS
+    oh, ow = _out_size(x_shape[2], x_shape[3], k, s, p, (1, 1))
+    return (max(f, c) <= DIRECT_GRAD_MAX_CHANNELS and oh * ow >= DIRECT_GRAD_MIN_OUTPUTS
+            and k[0] * k[1] > 1)
 
 
 def _resolve_algo(algo: str | None, x: Tensor, w: Tensor, s: Pair, p: Pair, d: Pair,
@@ -490,8 +495,8 @@ def conv2d(
     ``dilation`` are ints or (h, w) pairs. ``algo``: None (the :func:`set_conv_algo` default),
     'auto' (direct or Winograd where they pay, else im2col), 'im2col' (unrolled windows + one
     GEMM per chunk of images and group; Chellapilla et al. 2006, cs231n), 'direct' (the kernel
-    set's direct kernels, where it has them: Numba; forward, and at stride 1 the input and
-    weight gradients), 'winograd' (F(2x2, 3x3) for 3x3 stride-1 convs,
+    set's direct kernels, where it has them: Numba; forward and weight gradient, and at
+    stride 1 the input gradient), 'winograd' (F(2x2, 3x3) for 3x3 stride-1 convs,
     Lavin & Gray 2016, where the kernel set has its transforms: Numba; forward and input
     gradient, the weight gradient by im2col), or 'implicit_gemm' (the kernel set's fused
     kernel, where it has one, e.g. CUDA; its backward uses im2col).
@@ -565,6 +570,6 @@ def conv2d(
         raise ValueError(f"conv2d: algo must be None or one of {ALGOS}, got {algo!r}")
     requested = _conv_algo if algo is None else algo
     algo = _resolve_algo(algo, input, weight, s, p, d, groups)
-    direct_weight_grad = algo == "direct" and s == (1, 1) and (
-        requested == "direct" or _direct_weight_grad_pays(input.shape, f, c, (kh, kw), p))
+    direct_weight_grad = algo == "direct" and (
+        requested == "direct" or _direct_weight_grad_pays(input.shape, f, c, (kh, kw), s, p))
     return Conv2d.apply(input, weight, bias, s, p, d, groups, algo, direct_weight_grad)
