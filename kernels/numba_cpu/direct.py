@@ -94,9 +94,6 @@ def _phase_planes(x, ph, pw, sh, sw, kw, ow, out):
             pr = pl // kw
             j = pl - pr * kw
             o = out[n, c, pl]
-            # output columns ox in [lo, hi) read x's column ox*sw + j - pw; the others are 0
-            lo = min(ow, max(0, (pw - j + sw - 1) // sw))
-            hi = max(lo, min(ow, (w_ + pw - j + sw - 1) // sw))
             for rr in range(rows):
                 base = rr * ow
                 yy = rr * sh + pr - ph  # the row of x
@@ -104,22 +101,19 @@ def _phase_planes(x, ph, pw, sh, sw, kw, ow, out):
                     for ox in range(ow):
                         o[base + ox] = 0
                     continue
-                for ox in range(lo):
-                    o[base + ox] = 0
-                for ox in range(lo, hi):
-                    o[base + ox] = xs[yy, ox * sw + j - pw]
-                for ox in range(hi, ow):
-                    o[base + ox] = 0
+                for ox in range(ow):  # (one loop with a select, which LLVM vectorises: 2-3x
+                    xx = ox * sw + j - pw  # faster than three loops around x's columns)
+                    o[base + ox] = xs[yy, xx] if 0 <= xx < w_ else 0
             for k in range(rows * ow, size):
                 o[k] = 0
 
 
-def _conv_task(xs, w4, kh, kw, sh, pstep, jstep, rw, nl, y, n, fb):
+def _conv_task(xs, w4, b4, kh, kw, sh, pstep, jstep, rw, nl, y, n, fb):
     # one task of the direct forward: image n, filters 4fb .. 4fb+3. xs (N, C, J*P) the flat
     # input planes, output rows rw apart: tap (i, j) of output q = oy*rw + ox is element
     # q + (i % sh)*pstep + (i // sh)*rw + j*jstep of xs[n, c] (see conv2d_direct); w4
-    # (F4/4, C, k, k, 4) the weights, four filters interleaved (zeros past F); nl lanes per
-    # vector; y (N, F, oh, ow)
+    # (F4/4, C, k, k, 4) the weights, four filters interleaved (zeros past F); b4 (F4,) the bias
+    # (added where the outputs are written); nl lanes per vector; y (N, F, oh, ow)
     c_ = xs.shape[1]
     f_, oh, ow = y.shape[1], y.shape[2], y.shape[3]
     bq = 4 * nl  # _BLOCK_VECTORS vectors: outputs per block
@@ -170,28 +164,31 @@ def _conv_task(xs, w4, kh, kw, sh, pstep, jstep, rw, nl, y, n, fb):
         vstore(a3, q + 2 * nl, s32)
         vstore(a3, q + 3 * nl, s33)
     for k in range(min(4, f_ - 4 * fb)):
+        bias = b4[4 * fb + k]
         for oy in range(oh):
             y[n, 4 * fb + k, oy, :] = acc[k, oy * rw:oy * rw + ow]
+            if bias != 0:
+                y[n, 4 * fb + k, oy, :] += bias
 
 
-def _conv_padded(xs, w4, rw, nl, y):
+def _conv_padded(xs, w4, b4, rw, nl, y):
     # the direct forward's tasks, (image, four filters), on padded planes: tap (i, j) at offset
     # i*rw + j (constant steps, which LLVM folds: 7-10% faster than steps passed in)
     n_, nfb = xs.shape[0], w4.shape[0]
     for t in prange(n_ * nfb):
-        _conv_task(xs, w4, w4.shape[2], w4.shape[3], 1, 0, 1, rw, nl, y, t // nfb, t % nfb)
+        _conv_task(xs, w4, b4, w4.shape[2], w4.shape[3], 1, 0, 1, rw, nl, y, t // nfb, t % nfb)
 
 
-def _conv_phases(xs, w4, sh, size, rw, nl, y):
+def _conv_phases(xs, w4, b4, sh, size, rw, nl, y):
     # the same on phase planes of ``size`` elements: tap (i, j) in plane (i % sh, j), at row
     # offset i // sh
     n_, nfb, kw = xs.shape[0], w4.shape[0], w4.shape[3]
     for t in prange(n_ * nfb):
         if w4.shape[2] == 3 and w4.shape[3] == 3 and sh == 1:  # constant trip counts: LLVM
             # unrolls the taps (64->64 at 8x8: 1.48 -> 1.24 ms; on padded planes it was slower)
-            _conv_task(xs, w4, 3, 3, 1, 0, size, rw, nl, y, t // nfb, t % nfb)
+            _conv_task(xs, w4, b4, 3, 3, 1, 0, size, rw, nl, y, t // nfb, t % nfb)
         else:
-            _conv_task(xs, w4, w4.shape[2], kw, sh, kw * size, size, rw, nl, y, t // nfb,
+            _conv_task(xs, w4, b4, w4.shape[2], kw, sh, kw * size, size, rw, nl, y, t // nfb,
                        t % nfb)
 
 
@@ -321,10 +318,12 @@ def _plane_size(hp: int, wp: int, reach: int) -> int:
     return max(hp * wp, reach + 1)
 
 
-def conv2d_direct(x: np.ndarray, w: np.ndarray, padding: Pair,
-                  stride: Pair = (1, 1)) -> np.ndarray:
+def conv2d_direct(x: np.ndarray, w: np.ndarray, padding: Pair, stride: Pair = (1, 1),
+                  bias: np.ndarray | None = None) -> np.ndarray:
     """y (N, F, oh, ow) = the kh x kw cross-correlation of x (N, C, H, W) with w (F, C, kh, kw),
-    zero padding ``padding`` = (ph, pw), stride ``stride``; no bias.
+    zero padding ``padding`` = (ph, pw), stride ``stride``, plus ``bias`` (F,) if given (added
+    where the outputs are written, which saves a pass over y: 0.3 ms of 2 at 16 channels,
+    32x32, batch 64).
 
     The caller (``minicnn.ops.conv``) checks the shapes: padding below the kernel, x and w of
     one float dtype, the padded input at least the kernel.
@@ -365,8 +364,11 @@ def conv2d_direct(x: np.ndarray, w: np.ndarray, padding: Pair,
     w4 = np.zeros((nfb * 4, c, kh, kw), dtype=x.dtype)
     w4[:f] = w
     w4 = np.ascontiguousarray(w4.reshape(nfb, 4, c, kh, kw).transpose(0, 2, 3, 4, 1))
+    b4 = np.zeros(nfb * 4, dtype=x.dtype)
+    if bias is not None:
+        b4[:f] = bias
     y = np.empty((n, f, oh, ow), dtype=x.dtype)
-    conv(xs.reshape(n, c, xs.size // max(1, n * c)), w4, *steps, rw, nl, y)
+    conv(xs.reshape(n, c, xs.size // max(1, n * c)), w4, b4, *steps, rw, nl, y)
     return y
 
 

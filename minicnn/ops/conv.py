@@ -206,10 +206,7 @@ class Conv2d(Function):
         if algo == "implicit_gemm":
             return k.conv2d_implicit_gemm(x, w, b, stride, padding, dilation, groups)
         if algo in ("direct", "winograd"):
-            y = _fast_conv(k, algo, x, w, padding, stride)
-            if b is not None:
-                y += b.reshape(1, -1, 1, 1)
-            return y
+            return _fast_conv(k, algo, x, w, padding, stride, bias=b)
         xp = backend.get_array_module(x)
         n, c, h, wd = x.shape
         f, cg, kh, kw = w.shape
@@ -336,7 +333,7 @@ _FAST_KERNEL = {"direct": "conv2d_direct", "winograd": "winograd_input"}
 
 
 def _fast_conv(k: Any, algo: str, x: Any, w: Any, padding: Pair, stride: Pair = (1, 1),
-               flip: bool = False) -> Any:
+               flip: bool = False, bias: Any = None) -> Any:
     """The convolution of x with w (no bias) by the kernel set's direct kernel, or (stride 1) by
     Winograd F(2x2, 3x3) (Lavin & Gray 2016; ``kernels/numba_cpu/winograd.py``): the input
     and output transforms are kernels, and between them 16 GEMMs
@@ -347,7 +344,7 @@ def _fast_conv(k: Any, algo: str, x: Any, w: Any, padding: Pair, stride: Pair = 
         w = backend.get_array_module(w).ascontiguousarray(
             w.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1])
     if algo == "direct":
-        return k.conv2d_direct(x, w, padding, stride)
+        return k.conv2d_direct(x, w, padding, stride, bias)
     xp = backend.get_array_module(x)
     n, c, h, wd = x.shape
     u = k.winograd_weights(w, flip=flip)  # (16, F, C) (a transposed view when flipped)
@@ -362,6 +359,8 @@ def _fast_conv(k: Any, algo: str, x: Any, w: Any, padding: Pair, stride: Pair = 
         v = k.winograd_input(x[n0:n1], padding, th, tw, out=_workspace(x, (16, c, p)))
         mt = xp.matmul(u, v, out=_workspace(x, (16, f, p), slot=1))
         k.winograd_output(mt, th, tw, y[n0:n1])
+    if bias is not None:
+        y += bias.reshape(1, -1, 1, 1)
     return y
 
 
