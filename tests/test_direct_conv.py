@@ -71,7 +71,10 @@ def test_both_layouts(shape, stride):
     for dtype, rel in [(np.float64, 1e-12), (np.float32, 1e-5)]:
         x = rng.standard_normal(shape).astype(dtype)
         w = rng.standard_normal((6, shape[1], 3, 3)).astype(dtype)
+        b = np.array([0.5, 0, -1.5, 2, 0.25, -3], dtype)  # (one zero: skipped, still right)
         close(kd.conv2d_direct(x, w, (1, 1), stride), reference_conv(x, w, (1, 1), stride), rel)
+        close(kd.conv2d_direct(x, w, (1, 1), stride, b),
+              reference_conv(x, w, (1, 1), stride) + b.reshape(1, 6, 1, 1), rel)
 
 
 def reference_weight_grad(x, gy, k, p, s=(1, 1)):
