@@ -305,7 +305,7 @@ def _padded(x: np.ndarray, ph: int, pw: int, wp: int, size: int,
     zeros for the reads past the last image)."""
     n, c = x.shape[:2]
     if channel_major:
-        flat = np.empty((c, (n + 1) * size), dtype=x.dtype)
+        flat = _aligned_empty((c, (n + 1) * size), x.dtype)
         flat[:, n * size:] = 0
         out = flat[:, :n * size].reshape(c, n, size).transpose(1, 0, 2)
         assert out.size == 0 or np.shares_memory(out, flat)  # a view, which the kernel fills
@@ -313,6 +313,17 @@ def _padded(x: np.ndarray, ph: int, pw: int, wp: int, size: int,
         flat = out = np.empty((n, c, size), dtype=x.dtype)
     pick(_pad_jit, _pad_serial)(np.ascontiguousarray(x), ph, pw, wp, out)
     return flat
+
+
+def _aligned_empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """An uninitialised C-contiguous array whose data starts on a vector (64-byte) boundary.
+    (numpy's allocations of this size start 32 bytes past one here, with minicnn's malloc
+    thresholds: every vector load from them would span two cache lines.)"""
+    size = int(np.prod(shape))
+    itemsize = np.dtype(dtype).itemsize
+    raw = np.empty(size + VECTOR_BYTES // itemsize, dtype=dtype)
+    skip = (-raw.ctypes.data % VECTOR_BYTES) // itemsize
+    return raw[skip:skip + size].reshape(shape)
 
 
 def _plane_size(hp: int, wp: int, reach: int) -> int:
@@ -359,7 +370,7 @@ def conv2d_direct(x: np.ndarray, w: np.ndarray, padding: Pair, stride: Pair = (1
         rw, phases = ow, min(sh, kh)
         reach = (kh - 1) // sh * ow  # the furthest row offset of a tap
         size = _plane_size(oh + (kh - 1) // sh, ow, blocks * bq - 1 + reach)
-        xs = np.empty((n, c, phases * kw, size), dtype=x.dtype)
+        xs = _aligned_empty((n, c, phases * kw, size), x.dtype)
         pick(_phase_jit, _phase_serial)(np.ascontiguousarray(x), ph, pw, sh, sw, kw, ow, xs)
         steps = (sh, size)
         conv = pick(_phases_conv_jit, _phases_conv_serial)
@@ -412,13 +423,13 @@ def conv2d_direct_weight_grad(x: np.ndarray, gy: np.ndarray, kernel_size: Pair,
         size, rw = phase_size, ow
         planes = min(sh, kh) * kw3  # (taps past kw read planes past kw: computed, dropped)
         plane = (n + 1) * size
-        xt = np.empty((c, planes * plane), dtype=x.dtype)
+        xt = _aligned_empty((c, planes * plane), x.dtype)
         view = xt.reshape(c, planes, n + 1, size)
         view[:, :, n] = 0
         out = view[:, :, :n].transpose(2, 0, 1, 3)  # (N, C, planes, size)
         assert out.size == 0 or np.shares_memory(out, xt)
         pick(_phase_jit, _phase_serial)(np.ascontiguousarray(x), ph, pw, sh, sw, kw3, ow, out)
-    gt = np.empty((nfb * 4, n * size), dtype=x.dtype)
+    gt = _aligned_empty((nfb * 4, n * size), x.dtype)  # whole vectors per row: aligned loads
     pick(_widen_jit, _widen_serial)(np.ascontiguousarray(gy), rw, size, gt)
     per_image = (4 * nfb + c) * size * x.dtype.itemsize
     chunk = max(1, min(_CHUNK_BYTES // per_image, -(-n // numba.get_num_threads())))
