@@ -282,8 +282,9 @@ def test_auto_takes_direct_where_it_pays(monkeypatch, rng, restore_algo):
 @pytest.mark.parametrize("algo,channels,size,grad_calls", [
     ("auto", 16, 16, 1),  # small channels, 16x16 outputs: the direct weight gradient
     ("auto", 64, 16, 1),
-    ("auto", 16, 8, 0),  # 8x8 outputs: im2col's GEMM
-    ("direct", 16, 8, 1),  # asked for: direct
+    ("auto", 16, 8, 1),
+    ("auto", 16, 4, 0),  # 4x4 outputs: im2col's GEMM
+    ("direct", 16, 4, 1),  # asked for: direct
     ("im2col", 16, 16, 0),
 ])
 def test_weight_gradient_by_the_direct_kernel_where_it_pays(monkeypatch, rng, restore_algo,

@@ -68,13 +68,13 @@ DIRECT_MAX_CHANNELS = 64
 #: per plane (and not for 1x1 kernels, whose im2col is a strided view or copy of x); else
 #: im2col's GEMM.
 DIRECT_GRAD_MAX_CHANNELS = 64
-DIRECT_GRAD_MIN_OUTPUTS = 256
+DIRECT_GRAD_MIN_OUTPUTS = 64
 # (measured, float32, weight gradient alone in ms, direct against im2col + GEMM: 16->16 at
-# 32x32, batch 64: 2.2 against 5-11; 32->32 at 16x16: 1.7-1.9 against 2.7; 64->64 at 32x32,
-# batch 32: 12.6-12.9 against 24-28; at 56x56, batch 8: 11.0 against 15.4; 16->32 3x3/2 at
-# 32x32: 1.9-2.0 against 2.6; 64->64 at 8x8, batch 64 (phase planes): 2.7-2.9 against
-# 2.1-2.2; 32->64 3x3/2 at 16x16: 1.7-1.8 against 1.8; 128->128 at 16x16: 16.6-17.5 against
-# 13.6)
+# 32x32, batch 64: 1.7 against 5-11; 32->32 at 16x16: 1.8 against 2.7; 64->64 at 32x32,
+# batch 32: 10.7-12 against 24-28; at 56x56, batch 8: 11.0 against 15.4; 16->32 3x3/2 at
+# 32x32: 1.6-1.7 against 2.6; 128->128 at 16x16: 16.6-17.5 against 13.6. A whole layer's
+# forward+backward, 64->64 at 8x8, batch 64: 5.4 against 5.6 ms; 32->32 at 8x8: 1.7 against
+# 2.0; 32->64 3x3/2 at 16x16: 4.5 against 4.7)
 #: 'auto' takes Winograd F(2x2, 3x3) for a 3x3 stride-1 layer when both in and out channels are
 #: at least WINOGRAD_MIN_CHANNELS, the output at least WINOGRAD_MIN_SIZE on each side, and
 #: min(channels) times the number of 2x2 output tiles of the batch (the work of each of the 16
