@@ -4,6 +4,7 @@ shared with Winograd (``algo='winograd'``; its own tests are in test_winograd.py
 
 from __future__ import annotations
 
+import itertools
 import textwrap
 
 import numpy as np
@@ -68,13 +69,15 @@ def test_both_layouts(shape, stride):
     """Planes big enough for the padded layout (16x16 and more) and small ones or strides for
     the phase planes: blocks of 64 (float32) and 32 (float64) outputs, several per plane."""
     rng = np.random.default_rng(5)
-    for dtype, rel in [(np.float64, 1e-12), (np.float32, 1e-5)]:
+    for (dtype, rel), f in itertools.product([(np.float64, 1e-12), (np.float32, 1e-5)],
+                                             [6, 17]):  # tasks of 4 filters, and of 8
         x = rng.standard_normal(shape).astype(dtype)
-        w = rng.standard_normal((6, shape[1], 3, 3)).astype(dtype)
-        b = np.array([0.5, 0, -1.5, 2, 0.25, -3], dtype)  # (one zero: skipped, still right)
+        w = rng.standard_normal((f, shape[1], 3, 3)).astype(dtype)
+        b = rng.standard_normal(f).astype(dtype)
+        b[1] = 0  # (a zero bias is skipped: still right)
         close(kd.conv2d_direct(x, w, (1, 1), stride), reference_conv(x, w, (1, 1), stride), rel)
         close(kd.conv2d_direct(x, w, (1, 1), stride, b),
-              reference_conv(x, w, (1, 1), stride) + b.reshape(1, 6, 1, 1), rel)
+              reference_conv(x, w, (1, 1), stride) + b.reshape(1, f, 1, 1), rel)
 
 
 def reference_weight_grad(x, gy, k, p, s=(1, 1)):
@@ -335,6 +338,7 @@ def test_runs_without_jit():
         from tests.test_direct_conv import reference_conv, reference_weight_grad
 
         assert kd._padded_conv_jit is kd._conv_padded, "the kernel is still jitted"
+        assert kd._padded8_conv_jit is kd._conv_padded8, "the kernel is still jitted"
         assert kd._phases_conv_jit is kd._conv_phases, "the kernel is still jitted"
         assert kd._padded_grad_jit is kd._weight_grad_padded, "the kernel is still jitted"
         assert kd._phases_grad_jit is kd._weight_grad_phases, "the kernel is still jitted"
@@ -344,6 +348,7 @@ def test_runs_without_jit():
         for shape, f, k, p, s in [((1, 2, 3, 4), 2, 3, (1, 0), 1), ((2, 1, 1, 2), 5, 3, (2, 1), 1),
                                   ((1, 2, 3, 4), 5, 5, (1, 2), 1), ((1, 1, 1, 2), 1, 5, (2, 4), 1),
                                   ((1, 2, 17, 16), 5, 3, (1, 1), 1),
+                                  ((2, 2, 16, 17), 9, 3, (1, 1), 1),
                                   ((1, 2, 5, 6), 3, 3, (1, 1), 2)]:
             for dtype, tol in [(np.float64, 1e-12), (np.float32, 1e-5)]:
                 x = rng.standard_normal(shape).astype(dtype)

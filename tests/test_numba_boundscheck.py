@@ -69,6 +69,12 @@ SCRIPT = textwrap.dedent(
                                        rtol=1e-5, atol=1e-4)
         same(direct.conv2d_direct(x, wt, (ph, pw), (2, 1)),
              want.transpose(1, 0, 2, 3)[:, :, ::2, :])
+        w9 = rng.standard_normal((9, 3, k, k))  # tasks of 8 filters and a short one
+        cols9 = ref.im2col(x, (k, k), (1, 1), (ph, pw), (1, 1))
+        want9 = (w9.reshape(9, -1) @ cols9).reshape(9, 2, *want.shape[2:])
+        same(direct.conv2d_direct(x, w9, (ph, pw)), want9.transpose(1, 0, 2, 3))
+        y9 = direct.conv2d_direct(x.astype(np.float32), w9.astype(np.float32), (ph, pw))
+        np.testing.assert_allclose(y9, want9.transpose(1, 0, 2, 3), rtol=1e-5, atol=1e-4)
         gy = rng.standard_normal(want.shape).transpose(1, 0, 2, 3)  # (N, F, oh, ow)
         g = gy.transpose(1, 0, 2, 3).reshape(5, -1)
         same(direct.conv2d_direct_weight_grad(x, gy, (k, k), (ph, pw)),

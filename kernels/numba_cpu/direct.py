@@ -174,6 +174,79 @@ def _conv_task(xs, w4, b4, kh, kw, sh, pstep, jstep, rw, nl, y, n, fb):
                 y[n, 4 * fb + k, oy, :] += bias
 
 
+def _conv_task8(xs, w8, b8, kh, kw, rw, nl, y, n, fb):
+    # as _conv_task with a wider block, on padded planes (tap (i, j) at offset i*rw + j):
+    # filters 8fb .. 8fb+7 x 3 vectors of outputs, 24 accumulators; each tap loads 3 input
+    # vectors and 8 broadcast weights for 24 multiply-adds. w8 (F8/8, C, k, k, 8).
+    c_ = xs.shape[1]
+    f_, oh, ow = y.shape[1], y.shape[2], y.shape[3]
+    bq = 3 * nl
+    nb = (oh * rw + bq - 1) // bq
+    acc = np.empty((8, nb * bq), dtype=y.dtype)
+    zero = vsplat(acc[0], 0.0)
+    for b in range(nb):
+        q = b * bq
+        s00, s01, s02 = zero, zero, zero
+        s10, s11, s12 = zero, zero, zero
+        s20, s21, s22 = zero, zero, zero
+        s30, s31, s32 = zero, zero, zero
+        s40, s41, s42 = zero, zero, zero
+        s50, s51, s52 = zero, zero, zero
+        s60, s61, s62 = zero, zero, zero
+        s70, s71, s72 = zero, zero, zero
+        for c in range(c_):
+            r = xs[n, c]
+            for i in range(kh):
+                for j in range(kw):
+                    o = q + i * rw + j
+                    x0, x1, x2 = vload(r, o), vload(r, o + nl), vload(r, o + 2 * nl)
+                    u = w8[fb, c, i, j]
+                    v = vsplat(r, u[0])
+                    s00, s01, s02 = vfma(x0, v, s00), vfma(x1, v, s01), vfma(x2, v, s02)
+                    v = vsplat(r, u[1])
+                    s10, s11, s12 = vfma(x0, v, s10), vfma(x1, v, s11), vfma(x2, v, s12)
+                    v = vsplat(r, u[2])
+                    s20, s21, s22 = vfma(x0, v, s20), vfma(x1, v, s21), vfma(x2, v, s22)
+                    v = vsplat(r, u[3])
+                    s30, s31, s32 = vfma(x0, v, s30), vfma(x1, v, s31), vfma(x2, v, s32)
+                    v = vsplat(r, u[4])
+                    s40, s41, s42 = vfma(x0, v, s40), vfma(x1, v, s41), vfma(x2, v, s42)
+                    v = vsplat(r, u[5])
+                    s50, s51, s52 = vfma(x0, v, s50), vfma(x1, v, s51), vfma(x2, v, s52)
+                    v = vsplat(r, u[6])
+                    s60, s61, s62 = vfma(x0, v, s60), vfma(x1, v, s61), vfma(x2, v, s62)
+                    v = vsplat(r, u[7])
+                    s70, s71, s72 = vfma(x0, v, s70), vfma(x1, v, s71), vfma(x2, v, s72)
+        _store3(acc[0], q, nl, s00, s01, s02)
+        _store3(acc[1], q, nl, s10, s11, s12)
+        _store3(acc[2], q, nl, s20, s21, s22)
+        _store3(acc[3], q, nl, s30, s31, s32)
+        _store3(acc[4], q, nl, s40, s41, s42)
+        _store3(acc[5], q, nl, s50, s51, s52)
+        _store3(acc[6], q, nl, s60, s61, s62)
+        _store3(acc[7], q, nl, s70, s71, s72)
+    for k in range(min(8, f_ - 8 * fb)):
+        bias = b8[8 * fb + k]
+        for oy in range(oh):
+            y[n, 8 * fb + k, oy, :] = acc[k, oy * rw:oy * rw + ow]
+            if bias != 0:
+                y[n, 8 * fb + k, oy, :] += bias
+
+
+def _store3(a, q, nl, v0, v1, v2):
+    """a[q : q + 3 nl] = the vectors v0, v1, v2."""
+    vstore(a, q, v0)
+    vstore(a, q + nl, v1)
+    vstore(a, q + 2 * nl, v2)
+
+
+def _conv_padded8(xs, w8, b8, rw, nl, y):
+    # the direct forward's tasks on padded planes with the 8 x 3 block: (image, eight filters)
+    n_, nfb = xs.shape[0], w8.shape[0]
+    for t in prange(n_ * nfb):
+        _conv_task8(xs, w8, b8, w8.shape[2], w8.shape[3], rw, nl, y, t // nfb, t % nfb)
+
+
 def _conv_padded(xs, w4, b4, rw, nl, y):
     # the direct forward's tasks, (image, four filters), on padded planes: tap (i, j) at offset
     # i*rw + j (constant steps, which LLVM folds: 7-10% faster than steps passed in)
@@ -285,6 +358,10 @@ _pad_serial = serial_twin(_pad_planes)  # for forked children (threads.py)
 _phase_jit = njit(parallel=True, cache=True)(_phase_planes)
 _phase_serial = serial_twin(_phase_planes)
 _conv_task = njit(inline="always", cache=True)(_conv_task)
+_store3 = njit(inline="always", cache=True)(_store3)
+_conv_task8 = njit(inline="always", cache=True)(_conv_task8)
+_padded8_conv_jit = njit(parallel=True, cache=True)(_conv_padded8)
+_padded8_conv_serial = serial_twin(_conv_padded8)
 _padded_conv_jit = njit(parallel=True, cache=True)(_conv_padded)
 _padded_conv_serial = serial_twin(_conv_padded)
 _phases_conv_jit = njit(parallel=True, cache=True)(_conv_phases)
@@ -360,12 +437,17 @@ def conv2d_direct(x: np.ndarray, w: np.ndarray, padding: Pair, stride: Pair = (1
     bq = _BLOCK_VECTORS * nl
     blocks = -(-oh * ow // bq)
     padded_blocks = -(-oh * wp // bq)
+    group = 4  # filters per task
     if (sh, sw) == (1, 1) and 2 * padded_blocks < 3 * blocks:
-        rw, blocks = wp, padded_blocks
+        if f >= 8:  # the 8 x 3 block (_conv_task8)
+            group, bq = 8, 3 * nl
+            conv = pick(_padded8_conv_jit, _padded8_conv_serial)
+        else:
+            conv = pick(_padded_conv_jit, _padded_conv_serial)
+        rw, blocks = wp, -(-oh * wp // bq)
         size = _plane_size(hp, wp, blocks * bq - 1 + (kh - 1) * wp + kw - 1)
         xs = _padded(x, ph, pw, wp, size)
         steps = ()
-        conv = pick(_padded_conv_jit, _padded_conv_serial)
     else:
         rw, phases = ow, min(sh, kh)
         reach = (kh - 1) // sh * ow  # the furthest row offset of a tap
@@ -374,15 +456,15 @@ def conv2d_direct(x: np.ndarray, w: np.ndarray, padding: Pair, stride: Pair = (1
         pick(_phase_jit, _phase_serial)(np.ascontiguousarray(x), ph, pw, sh, sw, kw, ow, xs)
         steps = (sh, size)
         conv = pick(_phases_conv_jit, _phases_conv_serial)
-    nfb = -(-f // 4)
-    w4 = np.zeros((nfb * 4, c, kh, kw), dtype=x.dtype)
-    w4[:f] = w
-    w4 = np.ascontiguousarray(w4.reshape(nfb, 4, c, kh, kw).transpose(0, 2, 3, 4, 1))
-    b4 = np.zeros(nfb * 4, dtype=x.dtype)
+    nfb = -(-f // group)
+    wg = np.zeros((nfb * group, c, kh, kw), dtype=x.dtype)
+    wg[:f] = w
+    wg = np.ascontiguousarray(wg.reshape(nfb, group, c, kh, kw).transpose(0, 2, 3, 4, 1))
+    bg = np.zeros(nfb * group, dtype=x.dtype)
     if bias is not None:
-        b4[:f] = bias
+        bg[:f] = bias
     y = np.empty((n, f, oh, ow), dtype=x.dtype)
-    conv(xs.reshape(n, c, xs.size // max(1, n * c)), w4, b4, *steps, rw, nl, y)
+    conv(xs.reshape(n, c, xs.size // max(1, n * c)), wg, bg, *steps, rw, nl, y)
     return y
 
 
