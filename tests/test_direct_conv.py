@@ -261,20 +261,20 @@ def test_auto_takes_direct_where_it_pays(monkeypatch, rng, restore_algo):
         conv((16, 16, 3, 3), stride=2)  # strides: direct too
         conv((16, 16, 2, 2))  # any kernel size
         conv((16, 16, 5, 5), padding=2)
-        conv((64, 16, 7, 7), stride=2, padding=3)  # up to 64 channels
+        conv((128, 16, 7, 7), stride=2, padding=3)  # up to 128 channels
         assert spy.calls == 5
         conv((16, 16, 1, 1), padding=0)  # 1x1, stride 1: a GEMM on x as it is
         conv((16, 16, 3, 3), dilation=2)  # dilation: im2col
-        x128 = minicnn.Tensor(rng.standard_normal((1, 128, 6, 6)).astype(np.float32))
-        conv((128, 128, 3, 3), x=x128)  # many channels: Winograd or im2col's GEMM
-        conv((128, 16, 3, 3))  # 128 out: im2col too
+        x256 = minicnn.Tensor(rng.standard_normal((1, 256, 6, 6)).astype(np.float32))
+        conv((256, 256, 3, 3), x=x256)  # many channels: Winograd or im2col's GEMM
+        conv((256, 16, 3, 3))  # 256 out: im2col too
         assert spy.calls == 5
         conv_mod.set_conv_algo("im2col")
         F.conv2d(x16, w16, None, 1, 1)
         assert spy.calls == 5
         conv_mod.set_conv_algo("direct")  # a preference: falls back where it cannot run
         conv((16, 16, 3, 3), dilation=2)
-        conv((128, 128, 3, 3), x=x128)
+        conv((256, 256, 3, 3), x=x256)
         assert spy.calls == 6
     with backend.use_kernels("numpy"):
         conv_mod.set_conv_algo("auto")

@@ -139,16 +139,16 @@ def test_auto_takes_winograd_where_it_pays(monkeypatch, rng, restore_algo):
         F.conv2d(x, w, None, stride, k // 2)
 
     with backend.use_kernels("numba"):
-        conv(128, 128, 24, n=4)  # 128 channels x 576 tiles: Winograd
-        conv(64, 96, 32)  # 64 channels x 256 tiles (one 32x32 image): 4x too little: im2col
-        conv(64, 96, 32, n=4)  # 64 x 1024: Winograd
-        conv(96, 96, 8, n=64)  # 96 channels, 8x8 outputs, batch 64: Winograd
+        conv(160, 160, 24, n=4)  # 160 channels x 576 tiles: Winograd
+        conv(64, 160, 32)  # 64 channels x 256 tiles (one 32x32 image): 4x too little: im2col
+        conv(64, 160, 32, n=4)  # 64 x 1024: Winograd
+        conv(160, 160, 8, n=64)  # 160 channels, 8x8 outputs, batch 64: Winograd
         assert len(calls) == 3
-        conv(96, 96, 7, n=128)  # 7x7 outputs: im2col
-        conv(32, 96, 32, n=4)  # 32 in: im2col
-        conv(64, 64, 32, n=4)  # up to 64 channels: the direct kernel
-        conv(128, 128, 24, stride=2, n=4)  # stride 2: im2col
-        conv(128, 128, 24, k=5, n=4)  # 5x5: im2col
+        conv(160, 160, 7, n=128)  # 7x7 outputs: im2col
+        conv(32, 160, 32, n=4)  # 32 in: im2col
+        conv(128, 128, 32, n=4)  # up to 128 channels: the direct kernel
+        conv(160, 160, 24, stride=2, n=4)  # stride 2: im2col
+        conv(160, 160, 24, k=5, n=4)  # 5x5: im2col
         assert len(calls) == 3
         conv_mod.set_conv_algo("winograd")  # a preference: falls back where it cannot run
         conv(4, 4, 6)

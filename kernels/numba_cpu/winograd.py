@@ -20,7 +20,7 @@ It pays from 64 channels, 8x8 outputs and enough tiles: measured here on 2 cores
 the forward of VGG-16's 256->256 3x3 layer at 56x56 (batch 1) takes 9.8 ms against 17.0 for
 im2col + GEMM, 512->512 at 28x28 9.0 against 12.3, 64->64 at 8x8 (batch 64) 2.4 against 2.6,
 128->128 at 8x8 5.6 against 7.1; with fewer tiles (small batches of small planes) or fewer
-channels the GEMMs are too small, and im2col or the direct kernel (up to 64 channels) wins
+channels the GEMMs are too small, and im2col or the direct kernel (up to 128 channels) wins
 (``WINOGRAD_MIN_CHANNELS`` in ``minicnn.ops.conv``). The transforms are scalar code per tile: on 8x8
 to 16x16 planes, 1.5-3.3x faster than the strips of 4-tile runs they replaced (64 channels
 at 8x8, batch 64: input 1.0 -> 0.5 ms, output 1.24 -> 0.38 ms).

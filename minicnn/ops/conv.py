@@ -53,15 +53,15 @@ Pair = tuple[int, int]
 ALGOS = ("auto", "im2col", "direct", "winograd", "implicit_gemm")
 _DEFAULT_LIMIT_MB = 256
 #: 'auto' takes the direct kernel when both in and out channels are at most this. Measured on
-#: 2 cores, float32, forward / forward+backward in ms, direct against Winograd and im2col
-#: (interleaved, medians): 16->16 at 32x32, batch 64: 1.9/7.2 against 4.2/13.6 and 4.6/14.5;
-#: 32->32 at 16x16, batch 64: 1.7/5.7 against 3.1/8.9 and 3.0/8.6; 64->64 at 32x32, batch
-#: 32: 10.8/36 against 13.0/43 and 16.2/51; 64->64 at 56x56, batch 8: 9.0/31 against 9.9/33
-#: and 13.1/37; 64->64 at 8x8, batch 64 (planes too small for the kernel's blocks of 64
-#: outputs): 2.2/7.4 against 2.4/7.3 and 2.3/7.6. From 96 channels Winograd wins: 128->128 at
-#: 16x16, batch 32: 12.0/39.5 against 10.7/33.8; 96->128 at 28x28, batch 8: 5.9/20.3 against
-#: 5.8/18.2; 256->256 at 14x14, batch 8: 9.0/27.7 against 6.1/19.2.
-DIRECT_MAX_CHANNELS = 64
+#: 2 cores, float32, forward / forward+backward in ms (the direct weight gradient up to 64
+#: channels, im2col's above), direct against Winograd and im2col (interleaved, medians):
+#: 16->16 at 32x32, batch 64: 1.9/7.2 against 4.2/13.6 and 4.6/14.5; 64->64 at 32x32, batch
+#: 32: 9.8/33.6 against 13.5/45.1 and 16.3/50.1; 64->64 at 56x56, batch 8: 7.0/24.6 against
+#: 9.2/31.3 and 13.0/36.9; 64->64 at 8x8, batch 64: 1.7/6.4 against 2.5/7.6 and 2.7/8.5;
+#: 128->128 at 16x16, batch 32: 8.9/32.9 against 10.9/36.2 and 12.7/38.6; at 8x8, batch 64:
+#: 5.0/20.1 against 6.7/20.3; 96->128 at 28x28, batch 8: 5.4/19.5 against 6.1/19.7. From
+#: 256 channels Winograd wins: 256->256 at 14x14, batch 8: 7.6/25.7 against 6.2/19.9.
+DIRECT_MAX_CHANNELS = 128
 #: 'auto', having taken the direct kernel for the forward and the input gradient, takes the
 #: direct weight gradient (``conv2d_direct_weight_grad``) too for at most
 #: DIRECT_GRAD_MAX_CHANNELS in and out channels and at least DIRECT_GRAD_MIN_OUTPUTS outputs
@@ -87,7 +87,7 @@ DIRECT_GRAD_MIN_OUTPUTS = 64
 #: too small: 64 at 16x16, batch 4 (256 tiles): 0.84/2.48 against 0.64/2.16; 256 at 14x14,
 #: batch 1 (49 tiles): 1.31/3.73 against 1.17/3.07; 512 at 7x7, batch 8 (128 tiles, odd
 #: sizes waste a quarter of them): 8.9/51.9 against 9.0/49.4. With fewer channels the direct
-#: kernel (up to 64) or im2col is faster.
+#: kernel (up to 128) or im2col is faster.
 WINOGRAD_MIN_CHANNELS = 64
 WINOGRAD_MIN_SIZE = 8
 WINOGRAD_MIN_WORK = 1 << 16
