@@ -20,25 +20,28 @@ planes, one per row phase and window column, for strides and small planes).
 Register blocking (as oneDNN's JIT kernels and BLIS's micro-kernels are built), with the
 explicit 512-bit vectors of :mod:`kernels.numba_cpu.simd` (16 float32 or 8 float64 lanes):
 
-* forward: 4 filters x 4 vectors of consecutive q = 16 accumulators in registers for the whole
-  sum over channels and taps; each tap loads 4 input vectors and 4 broadcast weights for 16
-  multiply-adds, and each output is stored once. Tasks: (image, 4 filters).
-* weight gradient: 4 filters x 3 taps of one window row = 12 accumulators, each a vector of
-  partial sums over q; each step loads 3 shifted input vectors and 4 g_y vectors for 12
+* forward: 8 filters x 3 vectors of consecutive q = 24 accumulators in registers (4 x 4 = 16
+  on phase planes, whose 8x8 planes are one block of 64 outputs, and for fewer than 8
+  filters) for the whole sum over channels and taps; each tap loads 3 input vectors and 8
+  broadcast weights for 24 multiply-adds, and each output is stored once. Tasks: (image,
+  8 or 4 filters).
+* weight gradient: 8 filters x 3 taps of one window row = 24 accumulators, each a vector of
+  partial sums over q; each step loads 3 shifted input vectors and 8 g_y vectors for 24
   multiply-adds. g_y is widened to the input's row width (zeros in the dropped columns), and
   both are laid out channel-major, (C, N, Hp Wp) and (F, N, Hp Wp), so one loop over q runs
-  across a chunk of images whose planes fit the L2 cache. Tasks: (chunk, 4 filters); lanes and
+  across a chunk of images whose planes fit the L2 cache. Tasks: (chunk, 8 filters); lanes and
   chunks are summed at the end. A window row of kw taps takes ceil(kw/3) groups of 3 (the
   taps past kw are computed and dropped). The sums run over the dropped columns and across
   the next image's plane too, times the zeros in g_y: an inf or NaN anywhere in an input
   channel makes that channel's whole g_W NaN (im2col's would keep some taps finite).
 
-Filters are padded with zeros to a multiple of 4. Measured here, 2 cores, float32, batch 64
-(medians; the machine's GEMM peak 346-357 GFLOP/s): forward 16->16 channels at 32x32 1.3 ms
-(230 GFLOP/s; the auto-vectorised kernel this replaced, its partial sums in memory: 1.8 ms),
-32->32 at 16x16 1.4 ms, 64->64 at 8x8 on phase planes 1.3-1.5 ms (padded planes 1.9-2.3,
-Winograd 2.4); 64->64 at 32x32, batch 32: 9.0 ms (270 GFLOP/s); weight gradient 16->16 at
-32x32 2.2 ms (im2col + GEMM: 5 ms and more), 32->32 at 16x16 1.7 ms (2.7).
+Filters are padded with zeros to a multiple of the task's. Measured here, 2 cores, float32,
+batch 64 (medians; the machine's GEMM peak 346-360 GFLOP/s), the kernels alone: forward
+16->16 channels at 32x32 0.94 ms (320 GFLOP/s; the auto-vectorised kernel this replaced, its
+partial sums in memory: 1.8 ms), 32->32 at 16x16 1.03 ms, 64->64 at 8x8 on phase planes
+1.0-1.2 ms (padded planes 1.9-2.3, Winograd 2.4); 64->64 at 32x32, batch 32: 7.5 ms
+(320 GFLOP/s); weight gradient 16->16 at 32x32 1.2 ms (im2col + GEMM: 5 ms and more),
+32->32 at 16x16 1.3 ms; the planes' copies add 0.1-0.5 ms to each.
 Sums run in another order than im2col's GEMM (the tests allow float32 1e-5 and float64 1e-12
 relative); each multiply-add is one FMA (one rounding).
 """
@@ -269,7 +272,7 @@ def _conv_phases(xs, w4, b4, sh, size, rw, nl, y):
 
 
 def _widen_rows(gy, wp, size, out):
-    # gy (N, F, oh, ow) -> out[f, n*size + oy*wp + ox] (F4, N*size), zeros elsewhere, F4 >= F
+    # gy (N, F, oh, ow) -> out[f, n*size + oy*wp + ox] (F8, N*size), zeros elsewhere, F8 >= F
     n_, f_, oh, ow = gy.shape
     f4 = out.shape[0]
     for r in prange(f4 * n_):
@@ -286,20 +289,21 @@ def _widen_rows(gy, wp, size, out):
 
 
 def _weight_grad_task(xt, gt, n_, size, sh, pstep, jstep, rw, nl, chunk, part, ch, fb):
-    # one task of the direct weight gradient: images ch*chunk .. of chunk ch, filters 4fb ..
-    # 4fb+3. xt (C, J*P) input planes, channel-major (each plane the images' planes side by
+    # one task of the direct weight gradient: images ch*chunk .. of chunk ch, filters 8fb ..
+    # 8fb+7. xt (C, J*P) input planes, channel-major (each plane the images' planes side by
     # side, `size` elements apart, and one of zeros after them), output rows rw apart: tap
     # (i, j) of output q is element q + (i % sh)*pstep + (i // sh)*rw + j*jstep of xt[c] (see
-    # conv2d_direct_weight_grad); gt (F4, n_*size) g_y in the same layout, zeros past each
-    # image's outputs; nl lanes per vector; part (chunks, F4, C, kh, kw3) the partial sums
+    # conv2d_direct_weight_grad); gt (F8, n_*size) g_y in the same layout, zeros past each
+    # image's outputs; nl lanes per vector; part (chunks, F8, C, kh, kw3) the partial sums
     # (kw3: kw rounded up to 3)
     c_ = xt.shape[0]
     kh, kw3 = part.shape[3], part.shape[4]
     lo = ch * chunk * size
     hi = min(n_, (ch + 1) * chunk) * size
-    g0, g1, g2, g3 = gt[4 * fb], gt[4 * fb + 1], gt[4 * fb + 2], gt[4 * fb + 3]
-    lane = np.empty(nl, dtype=part.dtype)
-    zero = vsplat(lane, 0.0)
+    f0 = 8 * fb
+    g0, g1, g2, g3 = gt[f0], gt[f0 + 1], gt[f0 + 2], gt[f0 + 3]
+    g4, g5, g6, g7 = gt[f0 + 4], gt[f0 + 5], gt[f0 + 6], gt[f0 + 7]
+    zero = vsplat(g0, 0.0)
     for c in range(c_):
         r = xt[c]
         for i in range(kh):
@@ -309,6 +313,10 @@ def _weight_grad_task(xt, gt, n_, size, sh, pstep, jstep, rw, nl, chunk, part, c
                 s10, s11, s12 = zero, zero, zero
                 s20, s21, s22 = zero, zero, zero
                 s30, s31, s32 = zero, zero, zero
+                s40, s41, s42 = zero, zero, zero
+                s50, s51, s52 = zero, zero, zero
+                s60, s61, s62 = zero, zero, zero
+                s70, s71, s72 = zero, zero, zero
                 for q in range(lo, hi, nl):
                     o = q + base
                     x0, x1, x2 = vload(r, o), vload(r, o + jstep), vload(r, o + 2 * jstep)
@@ -320,25 +328,36 @@ def _weight_grad_task(xt, gt, n_, size, sh, pstep, jstep, rw, nl, chunk, part, c
                     s20, s21, s22 = vfma(x0, v, s20), vfma(x1, v, s21), vfma(x2, v, s22)
                     v = vload(g3, q)
                     s30, s31, s32 = vfma(x0, v, s30), vfma(x1, v, s31), vfma(x2, v, s32)
-                p = part[ch, 4 * fb:4 * fb + 4, c, i]
-                p[0, j0] = vsum(s00)
-                p[0, j0 + 1] = vsum(s01)
-                p[0, j0 + 2] = vsum(s02)
-                p[1, j0] = vsum(s10)
-                p[1, j0 + 1] = vsum(s11)
-                p[1, j0 + 2] = vsum(s12)
-                p[2, j0] = vsum(s20)
-                p[2, j0 + 1] = vsum(s21)
-                p[2, j0 + 2] = vsum(s22)
-                p[3, j0] = vsum(s30)
-                p[3, j0 + 1] = vsum(s31)
-                p[3, j0 + 2] = vsum(s32)
+                    v = vload(g4, q)
+                    s40, s41, s42 = vfma(x0, v, s40), vfma(x1, v, s41), vfma(x2, v, s42)
+                    v = vload(g5, q)
+                    s50, s51, s52 = vfma(x0, v, s50), vfma(x1, v, s51), vfma(x2, v, s52)
+                    v = vload(g6, q)
+                    s60, s61, s62 = vfma(x0, v, s60), vfma(x1, v, s61), vfma(x2, v, s62)
+                    v = vload(g7, q)
+                    s70, s71, s72 = vfma(x0, v, s70), vfma(x1, v, s71), vfma(x2, v, s72)
+                p = part[ch, f0:f0 + 8, c, i]
+                _sums3(p[0], j0, s00, s01, s02)
+                _sums3(p[1], j0, s10, s11, s12)
+                _sums3(p[2], j0, s20, s21, s22)
+                _sums3(p[3], j0, s30, s31, s32)
+                _sums3(p[4], j0, s40, s41, s42)
+                _sums3(p[5], j0, s50, s51, s52)
+                _sums3(p[6], j0, s60, s61, s62)
+                _sums3(p[7], j0, s70, s71, s72)
+
+
+def _sums3(p, j0, v0, v1, v2):
+    """p[j0 : j0 + 3] = the lane sums of v0, v1, v2."""
+    p[j0] = vsum(v0)
+    p[j0 + 1] = vsum(v1)
+    p[j0 + 2] = vsum(v2)
 
 
 def _weight_grad_padded(xt, gt, n_, size, rw, nl, chunk, part):
     # the direct weight gradient's tasks, (chunk, four filters), on padded planes: tap (i, j)
     # at offset i*rw + j (constant steps, as _conv_padded)
-    nfb = gt.shape[0] // 4
+    nfb = gt.shape[0] // 8
     for t in prange(part.shape[0] * nfb):
         _weight_grad_task(xt, gt, n_, size, 1, 0, 1, rw, nl, chunk, part, t // nfb, t % nfb)
 
@@ -346,7 +365,7 @@ def _weight_grad_padded(xt, gt, n_, size, rw, nl, chunk, part):
 def _weight_grad_phases(xt, gt, n_, size, sh, plane, rw, nl, chunk, part):
     # the same on phase planes of ``plane`` elements: tap (i, j) in plane (i % sh, j), at row
     # offset i // sh
-    nfb = gt.shape[0] // 4
+    nfb = gt.shape[0] // 8
     pstep = part.shape[4] * plane
     for t in prange(part.shape[0] * nfb):
         _weight_grad_task(xt, gt, n_, size, sh, pstep, plane, rw, nl, chunk, part, t // nfb,
@@ -368,6 +387,7 @@ _phases_conv_jit = njit(parallel=True, cache=True)(_conv_phases)
 _phases_conv_serial = serial_twin(_conv_phases)
 _widen_jit = njit(parallel=True, cache=True)(_widen_rows)
 _widen_serial = serial_twin(_widen_rows)
+_sums3 = njit(inline="always", cache=True)(_sums3)
 _weight_grad_task = njit(inline="always", cache=True)(_weight_grad_task)
 _padded_grad_jit = njit(parallel=True, cache=True)(_weight_grad_padded)
 _padded_grad_serial = serial_twin(_weight_grad_padded)
@@ -487,7 +507,7 @@ def conv2d_direct_weight_grad(x: np.ndarray, gy: np.ndarray, kernel_size: Pair,
     hp, wp = h + 2 * ph, wd + 2 * pw
     nl = VECTOR_BYTES // x.dtype.itemsize
     kw3 = -(-kw // 3) * 3
-    nfb = -(-f // 4)
+    f8 = -(-f // 8) * 8  # tasks of 8 filters
 
     def whole(k: int) -> int:  # a whole number of vectors
         return -(-k // nl) * nl
@@ -511,12 +531,12 @@ def conv2d_direct_weight_grad(x: np.ndarray, gy: np.ndarray, kernel_size: Pair,
         out = view[:, :, :n].transpose(2, 0, 1, 3)  # (N, C, planes, size)
         assert out.size == 0 or np.shares_memory(out, xt)
         pick(_phase_jit, _phase_serial)(np.ascontiguousarray(x), ph, pw, sh, sw, kw3, ow, out)
-    gt = _aligned_empty((nfb * 4, n * size), x.dtype)  # whole vectors per row: aligned loads
+    gt = _aligned_empty((f8, n * size), x.dtype)  # whole vectors per row: aligned loads
     pick(_widen_jit, _widen_serial)(np.ascontiguousarray(gy), rw, size, gt)
-    per_image = (4 * nfb + c) * size * x.dtype.itemsize
+    per_image = (f8 + c) * size * x.dtype.itemsize
     chunk = max(1, min(_CHUNK_BYTES // per_image, -(-n // numba.get_num_threads())))
     chunks = -(-n // chunk)
-    part = np.empty((chunks, nfb * 4, c, kh, kw3), dtype=x.dtype)
+    part = np.empty((chunks, f8, c, kh, kw3), dtype=x.dtype)
     if padded:
         pick(_padded_grad_jit, _padded_grad_serial)(xt, gt, n, size, rw, nl, chunk, part)
     else:
