@@ -121,7 +121,7 @@ def _conv_task(xs, w4, b4, kh, kw, sh, pstep, jstep, rw, nl, y, n, fb):
     # (F4/4, C, k, k, 4) the weights, four filters interleaved (zeros past F); b4 (F4,) the bias
     # (added where the outputs are written); nl lanes per vector; y (N, F, oh, ow)
     c_ = xs.shape[1]
-    f_, oh, ow = y.shape[1], y.shape[2], y.shape[3]
+    oh = y.shape[2]
     bq = 4 * nl  # _BLOCK_VECTORS vectors: outputs per block
     nb = (oh * rw + bq - 1) // bq
     acc = np.empty((4, nb * bq), dtype=y.dtype)
@@ -141,40 +141,23 @@ def _conv_task(xs, w4, b4, kh, kw, sh, pstep, jstep, rw, nl, y, n, fb):
                     x0, x1 = vload(r, o), vload(r, o + nl)
                     x2, x3 = vload(r, o + 2 * nl), vload(r, o + 3 * nl)
                     u = w4[fb, c, i, j]
-                    v = vsplat(a0, u[0])
-                    s00, s01 = vfma(x0, v, s00), vfma(x1, v, s01)
-                    s02, s03 = vfma(x2, v, s02), vfma(x3, v, s03)
-                    v = vsplat(a0, u[1])
-                    s10, s11 = vfma(x0, v, s10), vfma(x1, v, s11)
-                    s12, s13 = vfma(x2, v, s12), vfma(x3, v, s13)
-                    v = vsplat(a0, u[2])
-                    s20, s21 = vfma(x0, v, s20), vfma(x1, v, s21)
-                    s22, s23 = vfma(x2, v, s22), vfma(x3, v, s23)
-                    v = vsplat(a0, u[3])
-                    s30, s31 = vfma(x0, v, s30), vfma(x1, v, s31)
-                    s32, s33 = vfma(x2, v, s32), vfma(x3, v, s33)
-        vstore(a0, q, s00)
-        vstore(a0, q + nl, s01)
-        vstore(a0, q + 2 * nl, s02)
+                    s00, s01, s02, s03 = _fma4(x0, x1, x2, x3, vsplat(a0, u[0]),
+                                               s00, s01, s02, s03)
+                    s10, s11, s12, s13 = _fma4(x0, x1, x2, x3, vsplat(a0, u[1]),
+                                               s10, s11, s12, s13)
+                    s20, s21, s22, s23 = _fma4(x0, x1, x2, x3, vsplat(a0, u[2]),
+                                               s20, s21, s22, s23)
+                    s30, s31, s32, s33 = _fma4(x0, x1, x2, x3, vsplat(a0, u[3]),
+                                               s30, s31, s32, s33)
+        _store3(a0, q, nl, s00, s01, s02)
         vstore(a0, q + 3 * nl, s03)
-        vstore(a1, q, s10)
-        vstore(a1, q + nl, s11)
-        vstore(a1, q + 2 * nl, s12)
+        _store3(a1, q, nl, s10, s11, s12)
         vstore(a1, q + 3 * nl, s13)
-        vstore(a2, q, s20)
-        vstore(a2, q + nl, s21)
-        vstore(a2, q + 2 * nl, s22)
+        _store3(a2, q, nl, s20, s21, s22)
         vstore(a2, q + 3 * nl, s23)
-        vstore(a3, q, s30)
-        vstore(a3, q + nl, s31)
-        vstore(a3, q + 2 * nl, s32)
+        _store3(a3, q, nl, s30, s31, s32)
         vstore(a3, q + 3 * nl, s33)
-    for k in range(min(4, f_ - 4 * fb)):
-        bias = b4[4 * fb + k]
-        for oy in range(oh):
-            y[n, 4 * fb + k, oy, :] = acc[k, oy * rw:oy * rw + ow]
-            if bias != 0:
-                y[n, 4 * fb + k, oy, :] += bias
+    _write_outputs(acc, b4, rw, y, n, 4 * fb)
 
 
 def _conv_task8(xs, w8, b8, kh, kw, rw, nl, y, n, fb):
@@ -182,7 +165,7 @@ def _conv_task8(xs, w8, b8, kh, kw, rw, nl, y, n, fb):
     # filters 8fb .. 8fb+7 x 3 vectors of outputs, 24 accumulators; each tap loads 3 input
     # vectors and 8 broadcast weights for 24 multiply-adds. w8 (F8/8, C, k, k, 8).
     c_ = xs.shape[1]
-    f_, oh, ow = y.shape[1], y.shape[2], y.shape[3]
+    oh = y.shape[2]
     bq = 3 * nl
     nb = (oh * rw + bq - 1) // bq
     acc = np.empty((8, nb * bq), dtype=y.dtype)
@@ -204,22 +187,14 @@ def _conv_task8(xs, w8, b8, kh, kw, rw, nl, y, n, fb):
                     o = q + i * rw + j
                     x0, x1, x2 = vload(r, o), vload(r, o + nl), vload(r, o + 2 * nl)
                     u = w8[fb, c, i, j]
-                    v = vsplat(r, u[0])
-                    s00, s01, s02 = vfma(x0, v, s00), vfma(x1, v, s01), vfma(x2, v, s02)
-                    v = vsplat(r, u[1])
-                    s10, s11, s12 = vfma(x0, v, s10), vfma(x1, v, s11), vfma(x2, v, s12)
-                    v = vsplat(r, u[2])
-                    s20, s21, s22 = vfma(x0, v, s20), vfma(x1, v, s21), vfma(x2, v, s22)
-                    v = vsplat(r, u[3])
-                    s30, s31, s32 = vfma(x0, v, s30), vfma(x1, v, s31), vfma(x2, v, s32)
-                    v = vsplat(r, u[4])
-                    s40, s41, s42 = vfma(x0, v, s40), vfma(x1, v, s41), vfma(x2, v, s42)
-                    v = vsplat(r, u[5])
-                    s50, s51, s52 = vfma(x0, v, s50), vfma(x1, v, s51), vfma(x2, v, s52)
-                    v = vsplat(r, u[6])
-                    s60, s61, s62 = vfma(x0, v, s60), vfma(x1, v, s61), vfma(x2, v, s62)
-                    v = vsplat(r, u[7])
-                    s70, s71, s72 = vfma(x0, v, s70), vfma(x1, v, s71), vfma(x2, v, s72)
+                    s00, s01, s02 = _fma3(x0, x1, x2, vsplat(r, u[0]), s00, s01, s02)
+                    s10, s11, s12 = _fma3(x0, x1, x2, vsplat(r, u[1]), s10, s11, s12)
+                    s20, s21, s22 = _fma3(x0, x1, x2, vsplat(r, u[2]), s20, s21, s22)
+                    s30, s31, s32 = _fma3(x0, x1, x2, vsplat(r, u[3]), s30, s31, s32)
+                    s40, s41, s42 = _fma3(x0, x1, x2, vsplat(r, u[4]), s40, s41, s42)
+                    s50, s51, s52 = _fma3(x0, x1, x2, vsplat(r, u[5]), s50, s51, s52)
+                    s60, s61, s62 = _fma3(x0, x1, x2, vsplat(r, u[6]), s60, s61, s62)
+                    s70, s71, s72 = _fma3(x0, x1, x2, vsplat(r, u[7]), s70, s71, s72)
         _store3(acc[0], q, nl, s00, s01, s02)
         _store3(acc[1], q, nl, s10, s11, s12)
         _store3(acc[2], q, nl, s20, s21, s22)
@@ -228,12 +203,28 @@ def _conv_task8(xs, w8, b8, kh, kw, rw, nl, y, n, fb):
         _store3(acc[5], q, nl, s50, s51, s52)
         _store3(acc[6], q, nl, s60, s61, s62)
         _store3(acc[7], q, nl, s70, s71, s72)
-    for k in range(min(8, f_ - 8 * fb)):
-        bias = b8[8 * fb + k]
+    _write_outputs(acc, b8, rw, y, n, 8 * fb)
+
+
+def _write_outputs(acc, b, rw, y, n, f0):
+    """y[n, f0 + k] = the kept outputs of block row acc[k] (rows rw apart) + b[f0 + k]."""
+    oh, ow = y.shape[2], y.shape[3]
+    for k in range(min(acc.shape[0], y.shape[1] - f0)):
+        bias = b[f0 + k]
         for oy in range(oh):
-            y[n, 8 * fb + k, oy, :] = acc[k, oy * rw:oy * rw + ow]
+            y[n, f0 + k, oy, :] = acc[k, oy * rw:oy * rw + ow]
             if bias != 0:
-                y[n, 8 * fb + k, oy, :] += bias
+                y[n, f0 + k, oy, :] += bias
+
+
+def _fma4(x0, x1, x2, x3, v, s0, s1, s2, s3):
+    """(x0 v + s0, ..., x3 v + s3): one row of the 4 x 4 register block."""
+    return vfma(x0, v, s0), vfma(x1, v, s1), vfma(x2, v, s2), vfma(x3, v, s3)
+
+
+def _fma3(x0, x1, x2, v, s0, s1, s2):
+    """(x0 v + s0, x1 v + s1, x2 v + s2): one row of a register block."""
+    return vfma(x0, v, s0), vfma(x1, v, s1), vfma(x2, v, s2)
 
 
 def _store3(a, q, nl, v0, v1, v2):
@@ -320,22 +311,14 @@ def _weight_grad_task(xt, gt, n_, size, sh, pstep, jstep, rw, nl, chunk, part, c
                 for q in range(lo, hi, nl):
                     o = q + base
                     x0, x1, x2 = vload(r, o), vload(r, o + jstep), vload(r, o + 2 * jstep)
-                    v = vload(g0, q)
-                    s00, s01, s02 = vfma(x0, v, s00), vfma(x1, v, s01), vfma(x2, v, s02)
-                    v = vload(g1, q)
-                    s10, s11, s12 = vfma(x0, v, s10), vfma(x1, v, s11), vfma(x2, v, s12)
-                    v = vload(g2, q)
-                    s20, s21, s22 = vfma(x0, v, s20), vfma(x1, v, s21), vfma(x2, v, s22)
-                    v = vload(g3, q)
-                    s30, s31, s32 = vfma(x0, v, s30), vfma(x1, v, s31), vfma(x2, v, s32)
-                    v = vload(g4, q)
-                    s40, s41, s42 = vfma(x0, v, s40), vfma(x1, v, s41), vfma(x2, v, s42)
-                    v = vload(g5, q)
-                    s50, s51, s52 = vfma(x0, v, s50), vfma(x1, v, s51), vfma(x2, v, s52)
-                    v = vload(g6, q)
-                    s60, s61, s62 = vfma(x0, v, s60), vfma(x1, v, s61), vfma(x2, v, s62)
-                    v = vload(g7, q)
-                    s70, s71, s72 = vfma(x0, v, s70), vfma(x1, v, s71), vfma(x2, v, s72)
+                    s00, s01, s02 = _fma3(x0, x1, x2, vload(g0, q), s00, s01, s02)
+                    s10, s11, s12 = _fma3(x0, x1, x2, vload(g1, q), s10, s11, s12)
+                    s20, s21, s22 = _fma3(x0, x1, x2, vload(g2, q), s20, s21, s22)
+                    s30, s31, s32 = _fma3(x0, x1, x2, vload(g3, q), s30, s31, s32)
+                    s40, s41, s42 = _fma3(x0, x1, x2, vload(g4, q), s40, s41, s42)
+                    s50, s51, s52 = _fma3(x0, x1, x2, vload(g5, q), s50, s51, s52)
+                    s60, s61, s62 = _fma3(x0, x1, x2, vload(g6, q), s60, s61, s62)
+                    s70, s71, s72 = _fma3(x0, x1, x2, vload(g7, q), s70, s71, s72)
                 p = part[ch, f0:f0 + 8, c, i]
                 _sums3(p[0], j0, s00, s01, s02)
                 _sums3(p[1], j0, s10, s11, s12)
@@ -377,6 +360,9 @@ _pad_serial = serial_twin(_pad_planes)  # for forked children (threads.py)
 _phase_jit = njit(parallel=True, cache=True)(_phase_planes)
 _phase_serial = serial_twin(_phase_planes)
 _conv_task = njit(inline="always", cache=True)(_conv_task)
+_write_outputs = njit(inline="always", cache=True)(_write_outputs)
+_fma4 = njit(inline="always", cache=True)(_fma4)
+_fma3 = njit(inline="always", cache=True)(_fma3)
 _store3 = njit(inline="always", cache=True)(_store3)
 _conv_task8 = njit(inline="always", cache=True)(_conv_task8)
 _padded8_conv_jit = njit(parallel=True, cache=True)(_conv_padded8)
