@@ -1,4 +1,4 @@
-"""The Numba direct 3x3 and 5x5 convolutions and weight gradients: against the reference
+"""The Numba direct convolutions and weight gradients: against the reference
 im2col convolution, their gradients, and when conv2d's ``algo`` takes them. The op-level tests
 shared with Winograd (``algo='winograd'``; its own tests are in test_winograd.py) run for both."""
 
@@ -27,7 +27,7 @@ from tests.strategies import run_without_jit, seeds, t64  # noqa: E402
 def direct_cases(draw, strided=True, kernels=(1, 2, 3, 5, 7)):
     """Convs the direct kernels take: kernels 1 to 7 per axis (square or not), paddings 0 to
     k-1 per axis, strides 1 to 3 (``strided``), odd and tiny planes (down to the kernel), 1 to
-    9 filters (blocks of four and the rest)."""
+    9 filters (tasks of four or eight and the rest)."""
     kh, kw = draw(st.sampled_from(kernels)), draw(st.sampled_from(kernels))
     p = (draw(st.integers(0, kh - 1)), draw(st.integers(0, kw - 1)))
     s = (draw(st.integers(1, 3)), draw(st.integers(1, 3))) if strided else (1, 1)
@@ -133,6 +133,21 @@ def test_weight_grad_kernel_chunks(monkeypatch, rng, n):
     monkeypatch.setattr(kd, "_CHUNK_BYTES", 3 * (8 + 3) * 64 * 8)  # three images per chunk
     close(kd.conv2d_direct_weight_grad(x, gy, (3, 3), (1, 1)),
           reference_weight_grad(x, gy, (3, 3), (1, 1)), 1e-12)
+
+
+def test_no_outputs(rng):
+    """A zero-width input (the input gradient of one, through the flipped conv) and an empty
+    batch: empty outputs and zero weight gradients, as im2col's."""
+    x, w = t64(rng.standard_normal((1, 1, 4, 0))), t64(rng.standard_normal((2, 1, 3, 3)))
+    with backend.use_kernels("numba"):
+        y = F.conv2d(x, w, None, 1, 2)
+        assert y.shape == (1, 2, 6, 2)
+        y.backward(np.ones(y.shape))
+    assert x.grad.shape == (1, 1, 4, 0)
+    np.testing.assert_array_equal(w.grad.numpy(), np.zeros((2, 1, 3, 3)))
+    # (the flipped conv of that input gradient: a plane narrower than the kernel, no columns)
+    assert kd.conv2d_direct(np.zeros((1, 2, 5, 2)), np.ones((3, 2, 3, 3)), (1, 0)).shape == \
+        (1, 3, 5, 0)
 
 
 def test_empty_batch(rng):
@@ -282,26 +297,30 @@ def test_auto_takes_direct_where_it_pays(monkeypatch, rng, restore_algo):
     assert spy.calls == 6
 
 
-@pytest.mark.parametrize("algo,channels,size,grad_calls", [
-    ("auto", 16, 16, 1),  # small channels, 16x16 outputs: the direct weight gradient
-    ("auto", 64, 16, 1),
-    ("auto", 16, 8, 1),
-    ("auto", 16, 4, 0),  # 4x4 outputs: im2col's GEMM
-    ("direct", 16, 4, 1),  # asked for: direct
-    ("im2col", 16, 16, 0),
+@pytest.mark.parametrize("algo,channels,size,k,stride,calls,grad_calls", [
+    ("auto", 16, 16, 3, 1, 1, 1),  # small channels, 16x16 outputs: the direct weight gradient
+    ("auto", 64, 16, 3, 1, 1, 1),
+    ("auto", 16, 8, 3, 1, 1, 1),
+    ("auto", 16, 16, 3, 2, 1, 1),  # strided: 8x8 outputs
+    ("auto", 16, 4, 3, 1, 1, 0),  # 4x4 outputs: im2col's GEMM
+    ("auto", 16, 16, 1, 2, 1, 0),  # 1x1: im2col's GEMM (a strided view of x)
+    ("auto", 96, 16, 3, 1, 1, 0),  # 96 channels: the direct forward, im2col's gradient
+    ("direct", 16, 4, 3, 1, 1, 1),  # asked for: direct
+    ("im2col", 16, 16, 3, 1, 0, 0),
 ])
 def test_weight_gradient_by_the_direct_kernel_where_it_pays(monkeypatch, rng, restore_algo,
-                                                            algo, channels, size, grad_calls):
+                                                            algo, channels, size, k, stride,
+                                                            calls, grad_calls):
     spy = _Spy(monkeypatch)
     x = t64(rng.standard_normal((2, channels, size, size)))
-    w = t64(rng.standard_normal((channels, channels, 3, 3)))
+    w = t64(rng.standard_normal((channels, channels, k, k)))
     with backend.use_kernels("numba"):
-        y = F.conv2d(x, w, None, 1, 1, algo=algo)
+        y = F.conv2d(x, w, None, stride, k // 2, algo=algo)
         y.backward(np.ones(y.shape))
-        assert spy.grad_calls == grad_calls
+        assert (spy.calls, spy.grad_calls) == (calls + (stride == 1 and calls), grad_calls)
         gw = w.grad.numpy()
         w.grad = None
-        F.conv2d(x, w, None, 1, 1, algo="im2col").backward(np.ones(y.shape))
+        F.conv2d(x, w, None, stride, k // 2, algo="im2col").backward(np.ones(y.shape))
     close(gw, w.grad.numpy(), 1e-12)
 
 

@@ -3,7 +3,8 @@
 Numba checks no bounds by default: a kernel that reads past an array (in a masked lane, a
 dropped output column, a padding border) can still return right values, so comparisons with
 the reference cannot see it. With bounds checking on, such a read raises IndexError. One
-subprocess, float64, a fresh compile cache (the checks are compiled in).
+subprocess, float64 (and float32 where the vector width matters), a fresh compile cache (the
+checks are compiled in).
 """
 
 from __future__ import annotations
@@ -89,6 +90,31 @@ SCRIPT = textwrap.dedent(
             y = np.empty((2, 5, oh, ow))
             winograd.winograd_output(np.matmul(winograd.winograd_weights(wt), v), th, tw, y)
             same(y, want.transpose(1, 0, 2, 3))
+
+    # the direct kernels' other geometries: rectangular kernels of 1 to 7 (weight-gradient
+    # groups of 3 taps reading planes past kw), strides 1 to 3 and past the kernel (phase
+    # planes with several row phases), 9 filters (a second task of the weight gradient)
+    for (kh, kw), (sh, sw), (h, w) in itertools.product(
+            [(1, 2), (2, 3), (7, 4), (3, 1)], [(1, 1), (2, 2), (2, 1), (3, 2)],
+            [(7, 5), (9, 9)]):
+        ph, pw = kh // 2, kw // 2
+        x, wt = rng.standard_normal((2, 3, h, w)), rng.standard_normal((9, 3, kh, kw))
+        cols = ref.im2col(x, (kh, kw), (sh, sw), (ph, pw), (1, 1))
+        oh, ow = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+        want = (wt.reshape(9, -1) @ cols).reshape(9, 2, oh, ow).transpose(1, 0, 2, 3)
+        for dtype, check in [(np.float64, same), (np.float32, None)]:
+            xd, wd = x.astype(dtype), wt.astype(dtype)
+            gy = rng.standard_normal(want.shape).astype(dtype)
+            gwant = (gy.transpose(1, 0, 2, 3).reshape(9, -1).astype(np.float64)
+                     @ cols.T).reshape(wt.shape)
+            got_y = direct.conv2d_direct(xd, wd, (ph, pw), (sh, sw))
+            got_w = direct.conv2d_direct_weight_grad(xd, gy, (kh, kw), (ph, pw), (sh, sw))
+            if check:
+                check(got_y, want)
+                check(got_w, gwant)
+            else:
+                np.testing.assert_allclose(got_y, want, rtol=1e-4, atol=1e-4)
+                np.testing.assert_allclose(got_w, gwant, rtol=1e-4, atol=1e-3)
 
     # pooling: padding, stride past the window, ceil-mode sizes
     for (h, w), k, s, p in itertools.product([(1, 1), (2, 5), (5, 4)], [1, 2, 3], [1, 2, 3],

@@ -1,12 +1,12 @@
 """Direct convolutions (no dilation, no groups) as register-blocked Numba kernels: the forward
 (any kernel size and stride; also the input gradient's full convolution at stride 1) and the
-weight gradient (stride 1).
+weight gradient (any kernel size and stride).
 
 .. math:: y[n, f, o_y, o_x] = \\sum_c \\sum_{i < k_h, j < k_w} w[f, c, i, j]\\,
           x_{pad}[n, c, s_h o_y + i, s_w o_x + j]
 
 .. math:: g_W[f, c, i, j] = \\sum_n \\sum_{o_y, o_x} g_y[n, f, o_y, o_x]\\,
-          x_{pad}[n, c, o_y + i, o_x + j]
+          x_{pad}[n, c, s_h o_y + i, s_w o_x + j]
 
 im2col writes kh kw / (sh sw) times the input to memory and reads it back for a GEMM; on the
 small planes and channel counts of CIFAR-sized networks (ResNet-20's 16 to 64 channels at 32x32
@@ -27,9 +27,11 @@ explicit 512-bit vectors of :mod:`kernels.numba_cpu.simd` (16 float32 or 8 float
   8 or 4 filters).
 * weight gradient: 8 filters x 3 taps of one window row = 24 accumulators, each a vector of
   partial sums over q; each step loads 3 shifted input vectors and 8 g_y vectors for 24
-  multiply-adds. g_y is widened to the input's row width (zeros in the dropped columns), and
-  both are laid out channel-major, (C, N, Hp Wp) and (F, N, Hp Wp), so one loop over q runs
-  across a chunk of images whose planes fit the L2 cache. Tasks: (chunk, 8 filters); lanes and
+  multiply-adds. Both operands are laid out channel-major, each channel's (filter's) planes
+  of all images side by side: the input in padded planes, (C, N, P), or in phase planes,
+  (C, planes, N, P); g_y at the same row width and P per image (zeros in the dropped
+  columns and past each image's outputs); so one loop over q runs across a chunk of images
+  whose planes fit the L2 cache. Tasks: (chunk, 8 filters); lanes and
   chunks are summed at the end. A window row of kw taps takes ceil(kw/3) groups of 3 (the
   taps past kw are computed and dropped). The sums run over the dropped columns and across
   the next image's plane too, times the zeros in g_y: an inf or NaN anywhere in an input
@@ -57,10 +59,12 @@ from kernels.numba_cpu.threads import pick, serial_twin
 
 Pair = tuple[int, int]
 
-#: vectors of consecutive outputs per forward block
+#: vectors of consecutive outputs per block of the forward's 4-filter tasks (_conv_task)
 _BLOCK_VECTORS = 4
+#: ... and of its 8-filter tasks (_conv_task8)
+_BLOCK_VECTORS_8 = 3
 #: bytes of one weight-gradient chunk's input and g_y planes: a pass over q reads one input
-#: channel's and four filters' planes of the chunk, which stay in L1/L2 across the passes
+#: channel's and eight filters' planes of the chunk, which stay in L1/L2 across the passes
 #: (measured, float32, batch 64: 256 KiB against 512 KiB, 16->16 at 32x32: 1.9-2.0 against
 #: 2.4 ms; 32->32 at 16x16: 1.8-1.9 against 1.9; 64->64 at 8x8: 2.4 against 2.5)
 _CHUNK_BYTES = 1 << 18
@@ -166,7 +170,7 @@ def _conv_task8(xs, w8, b8, kh, kw, rw, nl, y, n, fb):
     # vectors and 8 broadcast weights for 24 multiply-adds. w8 (F8/8, C, k, k, 8).
     c_ = xs.shape[1]
     oh = y.shape[2]
-    bq = 3 * nl
+    bq = _BLOCK_VECTORS_8 * nl
     nb = (oh * rw + bq - 1) // bq
     acc = np.empty((8, nb * bq), dtype=y.dtype)
     zero = vsplat(acc[0], 0.0)
@@ -265,8 +269,8 @@ def _conv_phases(xs, w4, b4, sh, size, rw, nl, y):
 def _widen_rows(gy, wp, size, out):
     # gy (N, F, oh, ow) -> out[f, n*size + oy*wp + ox] (F8, N*size), zeros elsewhere, F8 >= F
     n_, f_, oh, ow = gy.shape
-    f4 = out.shape[0]
-    for r in prange(f4 * n_):
+    f8 = out.shape[0]
+    for r in prange(f8 * n_):
         f = r // n_
         n = r - f * n_
         o = out[f, n * size:(n + 1) * size]
@@ -338,7 +342,7 @@ def _sums3(p, j0, v0, v1, v2):
 
 
 def _weight_grad_padded(xt, gt, n_, size, rw, nl, chunk, part):
-    # the direct weight gradient's tasks, (chunk, four filters), on padded planes: tap (i, j)
+    # the direct weight gradient's tasks, (chunk, eight filters), on padded planes: tap (i, j)
     # at offset i*rw + j (constant steps, as _conv_padded)
     nfb = gt.shape[0] // 8
     for t in prange(part.shape[0] * nfb):
@@ -409,10 +413,11 @@ def _aligned_empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     return raw[skip:skip + size].reshape(shape)
 
 
-def _plane_size(hp: int, wp: int, reach: int) -> int:
-    """Elements per padded plane: the plane, and the vector reads of the last block of
-    outputs past it (``reach``: the last element a block may read, from the plane's start)."""
-    return max(hp * wp, reach + 1)
+def _plane_size(rows: int, rw: int, reach: int) -> int:
+    """Elements per (padded or phase) plane of ``rows`` rows of ``rw``: the plane, and the
+    vector reads of the last block of outputs past it (``reach``: the last element a block may
+    read, from the plane's start)."""
+    return max(rows * rw, reach + 1)
 
 
 def conv2d_direct(x: np.ndarray, w: np.ndarray, padding: Pair, stride: Pair = (1, 1),
@@ -439,6 +444,8 @@ def conv2d_direct(x: np.ndarray, w: np.ndarray, padding: Pair, stride: Pair = (1
     sh, sw = int(stride[0]), int(stride[1])
     hp, wp = h + 2 * ph, wd + 2 * pw
     oh, ow = (hp - kh) // sh + 1, (wp - kw) // sw + 1
+    if n * oh * ow == 0:  # no outputs (an empty batch or plane): nothing to lay out
+        return np.empty((n, f, oh, ow), dtype=x.dtype)
     nl = VECTOR_BYTES // x.dtype.itemsize
     bq = _BLOCK_VECTORS * nl
     blocks = -(-oh * ow // bq)
@@ -446,7 +453,7 @@ def conv2d_direct(x: np.ndarray, w: np.ndarray, padding: Pair, stride: Pair = (1
     group = 4  # filters per task
     if (sh, sw) == (1, 1) and 2 * padded_blocks < 3 * blocks:
         if f >= 8:  # the 8 x 3 block (_conv_task8)
-            group, bq = 8, 3 * nl
+            group, bq = 8, _BLOCK_VECTORS_8 * nl
             conv = pick(_padded8_conv_jit, _padded8_conv_serial)
         else:
             conv = pick(_padded_conv_jit, _padded_conv_serial)
@@ -488,6 +495,8 @@ def conv2d_direct_weight_grad(x: np.ndarray, gy: np.ndarray, kernel_size: Pair,
     n, c, h, wd = x.shape
     f, oh, ow = gy.shape[1:]
     kh, kw = int(kernel_size[0]), int(kernel_size[1])
+    if n * oh * ow == 0:  # no outputs: a zero gradient
+        return np.zeros((f, c, kh, kw), dtype=x.dtype)
     ph, pw = int(padding[0]), int(padding[1])
     sh, sw = int(stride[0]), int(stride[1])
     hp, wp = h + 2 * ph, wd + 2 * pw

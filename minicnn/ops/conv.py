@@ -28,10 +28,11 @@ im2col's GEMM, or the direct kernel's where it pays): 'auto', the default, takes
 set's register-blocked direct kernels (``conv2d_direct`` and ``conv2d_direct_weight_grad``,
 Numba; any kernel size and stride, no dilation or groups; a strided conv's input gradient
 by col2im) for layers of at most :data:`DIRECT_MAX_CHANNELS` channels (but not a 1x1
-stride-1 conv, a GEMM on x as it is), which read the input in place instead of writing and
-reading kh kw times it; Winograd F(2x2, 3x3) (Lavin & Gray 2016; the Numba set's transforms,
-2.25x fewer multiplies in 16 GEMMs) for 3x3 stride-1 layers with more channels and enough
-tiles (:data:`WINOGRAD_MIN_CHANNELS`); im2col everywhere else.
+stride-1 conv, a GEMM on x as it is), which copy the input once (or, on phase planes, about
+kw / stride times) instead of writing and reading kh kw / stride^2 times it; Winograd
+F(2x2, 3x3) (Lavin & Gray 2016; the Numba set's transforms, 2.25x fewer multiplies in 16
+GEMMs) for 3x3 stride-1 layers with more channels and enough tiles
+(:data:`WINOGRAD_MIN_CHANNELS`); im2col everywhere else.
 'implicit_gemm' is the CUDA set's fused forward.
 """
 
@@ -334,9 +335,10 @@ _FAST_KERNEL = {"direct": "conv2d_direct", "winograd": "winograd_input"}
 
 def _fast_conv(k: Any, algo: str, x: Any, w: Any, padding: Pair, stride: Pair = (1, 1),
                flip: bool = False, bias: Any = None) -> Any:
-    """The convolution of x with w (no bias) by the kernel set's direct kernel, or (stride 1) by
-    Winograd F(2x2, 3x3) (Lavin & Gray 2016; ``kernels/numba_cpu/winograd.py``): the input
-    and output transforms are kernels, and between them 16 GEMMs
+    """The convolution of x with w, plus ``bias`` if given, by the kernel set's direct kernel,
+    or (stride 1) by Winograd F(2x2, 3x3) (Lavin & Gray 2016;
+    ``kernels/numba_cpu/winograd.py``): the input and output transforms are kernels, and
+    between them 16 GEMMs
     ``M[ab] (F, P) = U[ab] (F, C) @ V[ab] (C, P)`` over the P tiles of a chunk of images whose
     V and M fit the im2col bound, in reused workspaces. ``flip``: convolve with w transposed
     and flipped, ``w'[c, f, i, j] = w[f, c, kh-1-i, kw-1-j]`` (the input gradient's weights)."""
