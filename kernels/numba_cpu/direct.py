@@ -388,18 +388,29 @@ _phases_grad_serial = serial_twin(_weight_grad_phases)
 def _padded(x: np.ndarray, ph: int, pw: int, wp: int, size: int,
             channel_major: bool = False) -> np.ndarray:
     """x's planes zero-padded and flattened with row width wp, ``size`` elements each, as
-    (N, C, size), or as (C, N*size + size) with ``channel_major`` (the last plane's worth of
-    zeros for the reads past the last image)."""
+    (N, C, size), or with ``channel_major`` as :func:`_channel_major`'s (C, (N+1) * size)."""
     n, c = x.shape[:2]
     if channel_major:
-        flat = _aligned_empty((c, (n + 1) * size), x.dtype)
-        flat[:, n * size:] = 0
-        out = flat[:, :n * size].reshape(c, n, size).transpose(1, 0, 2)
-        assert out.size == 0 or np.shares_memory(out, flat)  # a view, which the kernel fills
+        flat, out = _channel_major(n, c, 1, size, x.dtype)
+        out = out[:, :, 0]
     else:
         flat = out = np.empty((n, c, size), dtype=x.dtype)
     pick(_pad_jit, _pad_serial)(np.ascontiguousarray(x), ph, pw, wp, out)
     return flat
+
+
+def _channel_major(n: int, c: int, planes: int, size: int,
+                   dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+    """(data, view): data (C, planes * (N+1) * size), vector-aligned, each channel's planes
+    with the N images' ``size`` elements side by side and one image's worth of zeros after
+    them (for the reads past the last image); view (N, C, planes, size) of the images' part,
+    for a kernel that lays out each image's planes."""
+    data = _aligned_empty((c, planes * (n + 1) * size), dtype)
+    grid = data.reshape(c, planes, n + 1, size)
+    grid[:, :, n] = 0
+    view = grid[:, :, :n].transpose(2, 0, 1, 3)
+    assert view.size == 0 or np.shares_memory(view, data)  # a view, which the kernel fills
+    return data, view
 
 
 def _aligned_empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
@@ -520,11 +531,7 @@ def conv2d_direct_weight_grad(x: np.ndarray, gy: np.ndarray, kernel_size: Pair,
         size, rw = phase_size, ow
         planes = min(sh, kh) * kw3  # (taps past kw read planes past kw: computed, dropped)
         plane = (n + 1) * size
-        xt = _aligned_empty((c, planes * plane), x.dtype)
-        view = xt.reshape(c, planes, n + 1, size)
-        view[:, :, n] = 0
-        out = view[:, :, :n].transpose(2, 0, 1, 3)  # (N, C, planes, size)
-        assert out.size == 0 or np.shares_memory(out, xt)
+        xt, out = _channel_major(n, c, planes, size, x.dtype)
         pick(_phase_jit, _phase_serial)(np.ascontiguousarray(x), ph, pw, sh, sw, kw3, ow, out)
     gt = _aligned_empty((f8, n * size), x.dtype)  # whole vectors per row: aligned loads
     pick(_widen_jit, _widen_serial)(np.ascontiguousarray(gy), rw, size, gt)
