@@ -276,6 +276,8 @@ class Tensor:
                 "backward() on a tensor that does not require grad "
                 "(no input had requires_grad=True, or it was built under no_grad)"
             )
+        from minicnn.ops.basic import add_arrays  # (ops import tensor)
+
         xp = backend.get_array_module(self.data)
         if grad is None:
             if self.data.size != 1:
@@ -347,7 +349,7 @@ class Tensor:
                         f"{tuple(gi.shape)} for an input of shape {inp.shape}"
                     )
                 prev = grads.get(id(inp))
-                grads[id(inp)] = gi if prev is None else prev + gi
+                grads[id(inp)] = gi if prev is None else add_arrays(prev, gi)
             gins = gi = prev = None  # hold no gradient past its entry in grads (_sole_owner)
             if not retain_graph:
                 fn.release()

@@ -1,7 +1,8 @@
 """CUDA kernels, compiled by CuPy (``RawModule``, once per device): the same names and
 signatures as ``minicnn.reference`` (the spec), plus an implicit-GEMM convolution forward
-(``conv2d_implicit_gemm``) and a fused ``bias_relu``. Batch norm and ReLU are the
-reference's own code (``minicnn.reference.norm``, ``.activation``), which CuPy runs as it is.
+(``conv2d_implicit_gemm``) and a fused ``bias_relu``. Batch norm, ReLU and the add are the
+reference's own code (``minicnn.reference.norm``, ``.activation``, ``.arith``), which CuPy runs
+as it is.
 
 Each ``.cu`` source sits beside the Python that launches it; kernel names start with
 ``minicnn_``. Importing this package needs neither CuPy nor a GPU: CuPy is imported, and the
@@ -19,9 +20,11 @@ from kernels.cuda.pool import (
     max_pool2d_backward,
 )
 from minicnn.reference.activation import relu, relu_backward
+from minicnn.reference.arith import add
 from minicnn.reference.norm import batch_norm, batch_norm_backward, batch_norm_stats
 
 __all__ = [
+    "add",
     "avg_pool2d",
     "avg_pool2d_backward",
     "batch_norm",

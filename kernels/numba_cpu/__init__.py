@@ -12,6 +12,7 @@ against OpenBLAS; single-thread twins in processes forked after it started).
 """
 
 from kernels.numba_cpu.activation import relu, relu_backward
+from kernels.numba_cpu.arith import add
 from kernels.numba_cpu.conv import col2im, im2col
 from kernels.numba_cpu.direct import conv2d_direct, conv2d_direct_weight_grad
 from kernels.numba_cpu.lrn import local_response_norm, local_response_norm_backward
@@ -26,6 +27,7 @@ from kernels.numba_cpu.threads import start_threads
 from kernels.numba_cpu.winograd import winograd_input, winograd_output, winograd_weights
 
 __all__ = [
+    "add",
     "avg_pool2d",
     "avg_pool2d_backward",
     "batch_norm",

@@ -30,16 +30,25 @@ def unbroadcast(g: Any, shape: tuple[int, ...]) -> Any:
     return g.reshape(shape)
 
 
+def add_arrays(a: Any, b: Any) -> Any:
+    """a + b: by the kernel set's ``add`` when both are arrays of one shape, else NumPy's
+    (CuPy's) broadcasting ``+``."""
+    if getattr(a, "shape", None) == getattr(b, "shape", ()) and hasattr(a, "dtype") \
+            and hasattr(b, "dtype"):
+        return backend.kernels_for(a).add(a, b)
+    return a + b
+
+
 def _shape_of(a: Any) -> tuple[int, ...]:
     return tuple(getattr(a, "shape", ()))
 
 
 class Add(Function):
-    """y = a + b."""
+    """y = a + b (same shapes: the kernel set's ``add``, on threads for large Numba arrays)."""
 
     def forward(self, a: Any, b: Any) -> Any:
         self.save_for_backward(_shape_of(a), _shape_of(b))
-        return a + b
+        return add_arrays(a, b)
 
     def backward(self, gy: Any) -> tuple[Any, Any]:
         sa, sb = self.saved_tensors

@@ -43,6 +43,11 @@ Batch normalization (``norm.py``), Ioffe & Szegedy 2015; x (N, C, ...), statisti
       always returned; gx = weight*inv_std * (gy - gb/m - xhat*gw/m) when training (the
       statistics are the batch's), weight*inv_std * gy otherwise.
 
+Arithmetic (``arith.py``)
+  add(a, b) -> a + b
+      a and b of one shape (NumPy's type promotion); a residual add, or two gradients of one
+      tensor meeting in backward.
+
 Activations (``activation.py``)
   relu(x) -> y
       y = max(x, 0), shaped and typed as x; NaN stays NaN, -0 becomes 0.
@@ -51,6 +56,7 @@ Activations (``activation.py``)
 """
 
 from minicnn.reference.activation import relu, relu_backward
+from minicnn.reference.arith import add
 from minicnn.reference.conv import col2im, im2col
 from minicnn.reference.lrn import local_response_norm, local_response_norm_backward
 from minicnn.reference.norm import batch_norm, batch_norm_backward, batch_norm_stats
@@ -62,6 +68,7 @@ from minicnn.reference.pool import (
 )
 
 __all__ = [
+    "add",
     "avg_pool2d",
     "avg_pool2d_backward",
     "batch_norm",
