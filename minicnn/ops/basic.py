@@ -33,8 +33,7 @@ def unbroadcast(g: Any, shape: tuple[int, ...]) -> Any:
 def add_arrays(a: Any, b: Any) -> Any:
     """a + b: by the kernel set's ``add`` when both are arrays of one shape, else NumPy's
     (CuPy's) broadcasting ``+``."""
-    if getattr(a, "shape", None) == getattr(b, "shape", ()) and hasattr(a, "dtype") \
-            and hasattr(b, "dtype"):
+    if hasattr(a, "dtype") and hasattr(b, "dtype") and a.shape == b.shape:
         return backend.kernels_for(a).add(a, b)
     return a + b
 

@@ -342,9 +342,8 @@ def _fast_conv(k: Any, algo: str, x: Any, w: Any, padding: Pair, stride: Pair = 
     ``M[ab] (F, P) = U[ab] (F, C) @ V[ab] (C, P)`` over the P tiles of a chunk of images whose
     V and M fit the im2col bound, in reused workspaces. ``flip``: convolve with w transposed
     and flipped, ``w'[c, f, i, j] = w[f, c, kh-1-i, kw-1-j]`` (the input gradient's weights)."""
-    if flip and algo == "direct":
-        w = backend.get_array_module(w).ascontiguousarray(
-            w.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1])
+    if flip and algo == "direct":  # a view: the kernel lays the weights out in its blocks
+        w = w.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1]
     if algo == "direct":
         return k.conv2d_direct(x, w, padding, stride, bias)
     xp = backend.get_array_module(x)
