@@ -63,11 +63,30 @@ def test_kernel_matches_reference(dtype, rel, case):
     close(kd.conv2d_direct(x, w, p, s), reference_conv(x, w, p, s), rel)
 
 
-@pytest.mark.parametrize("shape,stride", [((2, 3, 16, 16), (1, 1)), ((2, 3, 8, 8), (1, 1)),
-                                          ((1, 2, 30, 17), (1, 1)), ((1, 2, 16, 16), (2, 2))])
-def test_both_layouts(shape, stride):
-    """Planes big enough for the padded layout (16x16 and more) and small ones or strides for
-    the phase planes: blocks of 64 (float32) and 32 (float64) outputs, several per plane."""
+#: (shape, stride, layout in float32): gapped rows (planes where one zero column between rows
+#: costs little), tight rows (8x8, and 4x12: each row of a vector masked at its edges, vectors
+#: that span two rows), phase planes (strides)
+LAYOUT_CASES = [((2, 3, 16, 16), (1, 1), "gapped"), ((2, 3, 8, 8), (1, 1), "tight"),
+                ((1, 2, 4, 12), (1, 1), "tight"), ((1, 2, 30, 17), (1, 1), "gapped"),
+                ((2, 2, 2, 24), (1, 1), "tight"), ((1, 2, 16, 16), (2, 2), "phases"),
+                ((2, 3, 9, 16), (1, 2), "phases")]
+
+
+def layout_kind(shape, dtype, stride):
+    lay = kd.direct_layout(shape, dtype, (3, 3), (1, 1), stride)
+    return "phases" if not lay.rows else "tight" if lay.rw == shape[3] else "gapped"
+
+
+@pytest.mark.parametrize("shape,stride,kind", LAYOUT_CASES)
+def test_every_layout(shape, stride, kind):
+    """Each layout (:func:`direct_layout`) with blocks of 64 (float32) and 32 (float64)
+    outputs, several per plane, tasks of 4 and of 8 filters, with a bias."""
+    assert layout_kind(shape, np.float32, stride) == kind
+    lay = kd.direct_layout(shape, np.float32, (3, 3), (1, 1), stride)
+    if kind == "tight":
+        assert (lay.masks != -1).any()  # some loads masked
+    else:
+        assert (lay.masks == -1).all()
     rng = np.random.default_rng(5)
     for (dtype, rel), f in itertools.product([(np.float64, 1e-12), (np.float32, 1e-5)],
                                              [6, 17]):  # tasks of 4 filters, and of 8
@@ -78,6 +97,38 @@ def test_both_layouts(shape, stride):
         close(kd.conv2d_direct(x, w, (1, 1), stride), reference_conv(x, w, (1, 1), stride), rel)
         close(kd.conv2d_direct(x, w, (1, 1), stride, b),
               reference_conv(x, w, (1, 1), stride) + b.reshape(1, f, 1, 1), rel)
+
+
+def test_masked_loads_drop_what_they_mask():
+    """Tight rows: a tap past a row's edge reads the neighbouring row's element and masks it
+    off. An inf there must not reach the sum (a multiply by zero would make it NaN)."""
+    x = np.ones((1, 1, 8, 8), np.float32)
+    x[0, 0, :, 0] = np.inf  # column 0: read (masked) by the right-hand taps of column 7
+    w = np.ones((1, 1, 3, 3), np.float32)
+    assert layout_kind(x.shape, x.dtype, (1, 1)) == "tight"
+    y = kd.conv2d_direct(x, w, (1, 1))
+    np.testing.assert_array_equal(y, reference_conv(x, w, (1, 1)))  # inf where x's are
+    assert np.isfinite(y[0, 0, :, 2:]).all()  # columns 2..7 read no inf, masked or not
+
+
+@pytest.mark.parametrize("shape,stride,kind", LAYOUT_CASES)
+def test_planes_shared_by_forward_and_weight_grad(shape, stride, kind):
+    """x laid out once (direct_planes) serves both kernels; planes of another conv are refused
+    with the shapes in the message."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal(shape)
+    w = rng.standard_normal((8, shape[1], 3, 3))
+    planes = kd.direct_planes(x, (3, 3), (1, 1), stride)
+    y = kd.conv2d_direct(x, w, (1, 1), stride, planes=planes)
+    close(y, reference_conv(x, w, (1, 1), stride), 1e-12)
+    gy = rng.standard_normal(y.shape)
+    close(kd.conv2d_direct_weight_grad(x, gy, (3, 3), (1, 1), stride, planes=planes),
+          reference_weight_grad(x, gy, (3, 3), (1, 1), stride), 1e-12)
+    with pytest.raises(ValueError, match=r"planes: laid out for an input .* padding \(0, 0\)"):
+        kd.conv2d_direct(x, w, (0, 0), stride, planes=planes)
+    with pytest.raises(ValueError, match="planes: laid out for an input"):
+        kd.conv2d_direct_weight_grad(x.astype(np.float32), gy.astype(np.float32), (3, 3),
+                                     (1, 1), stride, planes=planes)
 
 
 def reference_weight_grad(x, gy, k, p, s=(1, 1)):
@@ -100,11 +151,10 @@ def test_weight_grad_kernel_matches_reference(dtype, rel, case):
           rel)
 
 
-@pytest.mark.parametrize("shape,stride", [((2, 3, 16, 16), (1, 1)), ((2, 3, 8, 8), (1, 1)),
-                                          ((1, 2, 30, 17), (1, 1)), ((3, 2, 16, 16), (2, 2))])
-def test_weight_grad_both_layouts(shape, stride):
-    """Padded planes (16x16 and more), phase planes (8x8, strides), several vectors and images
-    per chunk, both dtypes."""
+@pytest.mark.parametrize("shape,stride,kind", LAYOUT_CASES + [((3, 2, 16, 16), (2, 2), "")])
+def test_weight_grad_every_layout(shape, stride, kind):
+    """Gapped and tight rows and phase planes, g_y as it is (6 filters: widened to 8), several
+    vectors and images per chunk, both dtypes."""
     rng = np.random.default_rng(6)
     for dtype, rel in [(np.float64, 1e-12), (np.float32, 1e-5)]:
         x = rng.standard_normal(shape).astype(dtype)
@@ -246,16 +296,17 @@ class _Spy:
     def __init__(self, monkeypatch):
         import kernels.numba_cpu as kn
 
-        self.calls = self.grad_calls = 0
+        self.calls = self.grad_calls = self.shared = 0
         real, real_grad = kn.conv2d_direct, kn.conv2d_direct_weight_grad
 
-        def spy(*args):
+        def spy(*args, **kwargs):
             self.calls += 1
-            return real(*args)
+            return real(*args, **kwargs)
 
-        def grad_spy(*args):
+        def grad_spy(*args, **kwargs):
             self.grad_calls += 1
-            return real_grad(*args)
+            self.shared += kwargs.get("planes") is not None  # the forward's planes
+            return real_grad(*args, **kwargs)
 
         monkeypatch.setattr(kn, "conv2d_direct", spy)
         monkeypatch.setattr(kn, "conv2d_direct_weight_grad", grad_spy)
@@ -318,6 +369,7 @@ def test_weight_gradient_by_the_direct_kernel_where_it_pays(monkeypatch, rng, re
         y = F.conv2d(x, w, None, stride, k // 2, algo=algo)
         y.backward(np.ones(y.shape))
         assert (spy.calls, spy.grad_calls) == (calls + (stride == 1 and calls), grad_calls)
+        assert spy.shared == grad_calls  # on the forward's planes
         gw = w.grad.numpy()
         w.grad = None
         F.conv2d(x, w, None, stride, k // 2, algo="im2col").backward(np.ones(y.shape))
@@ -356,10 +408,10 @@ def test_runs_without_jit():
         from kernels.numba_cpu import direct as kd, winograd as kw
         from tests.test_direct_conv import reference_conv, reference_weight_grad
 
-        assert kd._padded_conv_jit is kd._conv_padded, "the kernel is still jitted"
-        assert kd._padded8_conv_jit is kd._conv_padded8, "the kernel is still jitted"
-        assert kd._phases_conv_jit is kd._conv_phases, "the kernel is still jitted"
-        assert kd._padded_grad_jit is kd._weight_grad_padded, "the kernel is still jitted"
+        assert kd._rows4_conv_jit is kd._conv_rows4, "the kernel is still jitted"
+        assert kd._rows8_conv_jit is kd._conv_rows8, "the kernel is still jitted"
+        assert kd._phases4_conv_jit is kd._conv_phases4, "the kernel is still jitted"
+        assert kd._rows_grad_jit is kd._weight_grad_rows, "the kernel is still jitted"
         assert kd._phases_grad_jit is kd._weight_grad_phases, "the kernel is still jitted"
         assert kw._input_jit is kw._input_transform, "the kernel is still jitted"
         assert kw._output_jit is kw._output_transform, "the kernel is still jitted"

@@ -53,7 +53,7 @@ SCRIPT = textwrap.dedent(
 
     # the direct kernels (their vector loads and stores are checked too, see simd.py) and
     # weight gradients: paddings 0 to k-1, planes down to the kernel, strides 1 and 2 (the
-    # padded and the phase planes), float32 (blocks of 64 outputs) and float64 (32)
+    # row and the phase planes), float32 (blocks of 64 outputs) and float64 (32)
     for k, (h, w), ph, pw in itertools.product([3, 5], [(1, 1), (1, 3), (3, 3), (4, 6)],
                                                [0, 1, 2, 4], [0, 1, 2, 4]):
         if h + 2 * ph < k or w + 2 * pw < k or max(ph, pw) > k - 1:
@@ -115,6 +115,27 @@ SCRIPT = textwrap.dedent(
             else:
                 np.testing.assert_allclose(got_y, want, rtol=1e-4, atol=1e-4)
                 np.testing.assert_allclose(got_w, gwant, rtol=1e-4, atol=1e-3)
+
+    # every layout of the direct kernels at sizes with several blocks: gapped rows (16x16),
+    # tight rows (8x8: vectors of two rows; 2x24: vectors across a row's end), phase planes;
+    # 16 filters, so g_y is read as it is where its rows fill the planes; the planes shared
+    for shape, s in [((2, 3, 16, 16), 1), ((2, 3, 8, 8), 1), ((1, 2, 2, 24), 1),
+                     ((2, 3, 16, 16), 2)]:
+        x, wt = rng.standard_normal(shape), rng.standard_normal((16, shape[1], 3, 3))
+        cols = ref.im2col(x, (3, 3), (s, s), (1, 1), (1, 1))
+        oh, ow = (shape[2] - 1) // s + 1, (shape[3] - 1) // s + 1
+        want = (wt.reshape(16, -1) @ cols).reshape(16, shape[0], oh, ow).transpose(1, 0, 2, 3)
+        for dtype in (np.float64, np.float32):
+            xd, wd = x.astype(dtype), wt.astype(dtype)
+            gy = rng.standard_normal(want.shape).astype(dtype)
+            gwant = (gy.transpose(1, 0, 2, 3).reshape(16, -1).astype(np.float64)
+                     @ cols.T).reshape(wt.shape)
+            planes = direct.direct_planes(xd, (3, 3), (1, 1), (s, s))
+            got_y = direct.conv2d_direct(xd, wd, (1, 1), (s, s), planes=planes)
+            got_w = direct.conv2d_direct_weight_grad(xd, gy, (3, 3), (1, 1), (s, s),
+                                                     planes=planes)
+            np.testing.assert_allclose(got_y, want, rtol=1e-4, atol=1e-4)
+            np.testing.assert_allclose(got_w, gwant, rtol=1e-4, atol=1e-3)
 
     # pooling: padding, stride past the window, ceil-mode sizes
     for (h, w), k, s, p in itertools.product([(1, 1), (2, 5), (5, 4)], [1, 2, 3], [1, 2, 3],

@@ -1,5 +1,6 @@
 """The explicit SIMD vectors of kernels/numba_cpu/simd.py: jitted against their Python face,
-one rounding in vfma, the lane sum's order, what they refuse, and their bounds checks."""
+one rounding in vfma, the lane sum's order, masked loads, what they refuse, and their bounds
+checks."""
 
 from __future__ import annotations
 
@@ -18,7 +19,15 @@ pytest.importorskip("numba")
 from numba import njit  # noqa: E402
 from numba.core.errors import TypingError  # noqa: E402
 
-from kernels.numba_cpu.simd import lanes, vfma, vload, vsplat, vstore, vsum  # noqa: E402
+from kernels.numba_cpu.simd import (  # noqa: E402
+    lanes,
+    vfma,
+    vload,
+    vload_masked,
+    vsplat,
+    vstore,
+    vsum,
+)
 from tests.strategies import ROOT, seeds  # noqa: E402
 
 DTYPES = [np.float32, np.float64]
@@ -40,6 +49,34 @@ def _lane_sums(x, out):  # out[k] = the lane sum of the vector at k
 @njit
 def _fma_once(a, b, c, out):
     vstore(out, 0, vfma(vload(a, 0), vload(b, 0), vload(c, 0)))
+
+
+@njit
+def _masked_loads(x, masks, out):  # out[k*lanes:(k+1)*lanes] = x's vector at k, masked
+    n = lanes(x)
+    for k in range(masks.size):
+        vstore(out, k * n, vload_masked(x, k, masks[k]))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(seed=seeds)
+def test_vload_masked(dtype, seed):
+    """Lane l kept where bit l of the mask is set, else 0, jitted as in Python; a NaN or inf in
+    a lane masked off does not show (it is dropped, not multiplied by 0)."""
+    rng = np.random.default_rng(seed)
+    n = 64 // np.dtype(dtype).itemsize
+    x = rng.standard_normal(3 * n).astype(dtype)
+    x[rng.integers(0, x.size, 4)] = rng.choice([np.nan, np.inf, -np.inf], 4)
+    masks = rng.integers(0, 1 << n, 2 * n).astype(np.int64)
+    masks[:3] = (0, (1 << n) - 1, -1)  # none, every lane (as -1 does)
+    got = np.full(masks.size * n, 7, dtype)
+    _masked_loads(x, masks, got)
+    want = np.zeros_like(got)
+    for k, m in enumerate(masks):
+        keep = [(int(m) >> lane) & 1 == 1 for lane in range(n)]
+        want[k * n:(k + 1) * n] = np.where(keep, x[k:k + n], 0)
+        np.testing.assert_array_equal(vload_masked(x, k, int(m)), want[k * n:(k + 1) * n])
+    np.testing.assert_array_equal(got, want)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -99,6 +136,8 @@ def test_refuses_non_contiguous_and_integer_arrays():
         njit(lambda a: vsum(vload(a, 0)))(np.zeros((4, 16)))
     with pytest.raises(TypingError):
         njit(lambda a: vsum(vload(a, 0)))(np.zeros(64, np.int32))
+    with pytest.raises(TypingError):  # a mask is an integer of bits
+        njit(lambda a: vsum(vload_masked(a, 0, 1.0)))(np.zeros(64))
 
 
 def test_python_face_checks_bounds():
@@ -116,14 +155,17 @@ def test_jitted_bounds_checked_under_numba_boundscheck():
         """
         import numpy as np
         from numba import njit
-        from kernels.numba_cpu.simd import vload, vstore, vsum
+        from kernels.numba_cpu.simd import vload, vload_masked, vstore, vsum
 
         load = njit(lambda a, i: vsum(vload(a, i)))
         store = njit(lambda a, i: vstore(a, i, vload(a, 0)))
+        masked = njit(lambda a, i: vsum(vload_masked(a, i, 1)))
         a = np.arange(20, dtype=np.float32)
         assert load(a, 4) == sum(range(4, 20))
+        assert masked(a, 4) == 4
         store(a, 4)
-        for fn, i in [(load, 5), (load, -1), (store, 5), (store, -1)]:
+        for fn, i in [(load, 5), (load, -1), (store, 5), (store, -1), (masked, 5),
+                      (masked, -1)]:
             try:
                 fn(a, i)
             except IndexError:

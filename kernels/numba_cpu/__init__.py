@@ -1,8 +1,8 @@
 """Numba CPU kernels: the same names and signatures as ``minicnn.reference`` (the spec), plus
 ``conv2d_direct`` and ``conv2d_direct_weight_grad`` (direct convolutions, register-blocked
-on the explicit vectors of ``simd.py``) and the Winograd F(2x2, 3x3) transforms
-``winograd_weights``, ``winograd_input`` and ``winograd_output``, chosen by
-``conv2d(algo='auto')``.
+on the explicit vectors of ``simd.py``; ``direct_planes`` lays out an input for both) and
+the Winograd F(2x2, 3x3) transforms ``winograd_weights``, ``winograd_input`` and
+``winograd_output``, chosen by ``conv2d(algo='auto')``.
 
 Each kernel is a plain Python function wrapped by ``numba.njit(parallel=True, cache=True)``;
 with ``NUMBA_DISABLE_JIT=1`` the same code runs as Python, so tests cover it.
@@ -14,7 +14,7 @@ against OpenBLAS; single-thread twins in processes forked after it started).
 from kernels.numba_cpu.activation import relu, relu_backward
 from kernels.numba_cpu.arith import add
 from kernels.numba_cpu.conv import col2im, im2col
-from kernels.numba_cpu.direct import conv2d_direct, conv2d_direct_weight_grad
+from kernels.numba_cpu.direct import conv2d_direct, conv2d_direct_weight_grad, direct_planes
 from kernels.numba_cpu.lrn import local_response_norm, local_response_norm_backward
 from kernels.numba_cpu.norm import batch_norm, batch_norm_backward, batch_norm_stats
 from kernels.numba_cpu.pool import (
@@ -36,6 +36,7 @@ __all__ = [
     "col2im",
     "conv2d_direct",
     "conv2d_direct_weight_grad",
+    "direct_planes",
     "im2col",
     "local_response_norm",
     "local_response_norm_backward",

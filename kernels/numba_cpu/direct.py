@@ -11,50 +11,67 @@ weight gradient (any kernel size and stride).
 im2col writes kh kw / (sh sw) times the input to memory and reads it back for a GEMM; on the
 small planes and channel counts of CIFAR-sized networks (ResNet-20's 16 to 64 channels at 32x32
 to 8x8) that traffic, and GEMMs with 16 to 64 rows, cost more than the arithmetic. These
-kernels lay each input plane out flat so that a window tap is an offset and a run of
-consecutive outputs is a contiguous vector load (see :func:`conv2d_direct` for the two
-layouts: padded planes, row width ``Wp = W + 2p``, tap (i, j) of output ``q = o_y Wp + o_x``
-at ``q + i Wp + j``, the kw-1 right-most outputs of each row computed and dropped; or phase
-planes, one per row phase and window column, for strides and small planes).
+kernels lay each input plane out flat (:func:`direct_layout`), so that a window tap is an
+offset and a run of consecutive outputs is a contiguous vector load:
+
+* row planes (stride 1): the plane's rows rw apart, with zero rows above and below. Gapped
+  (rw = W + the window's reach past an edge, zero columns between rows: each output row
+  computes rw - ow outputs that are dropped) where that costs at most 10% more vectors, as
+  on 16x16 and larger planes; else tight (rw = W, as 8x8: a vector holds two rows), where a
+  tap that reaches past a row's edge reads the neighbouring row and the load masks those
+  lanes off (:func:`kernels.numba_cpu.simd.vload_masked`, AVX-512 zero-masking).
+* phase planes (strides): one per row phase and window column, row width ow, every output
+  of a block kept.
+
+The forward and the weight gradient read the same planes: ``minicnn.ops.conv`` lays x out
+once (:func:`direct_planes`) and keeps the planes for the backward pass; g_y is read as it
+is where its rows fill the planes (tight rows, or phase planes, with 8k filters).
 
 Register blocking (as oneDNN's JIT kernels and BLIS's micro-kernels are built), with the
 explicit 512-bit vectors of :mod:`kernels.numba_cpu.simd` (16 float32 or 8 float64 lanes):
 
 * forward: 8 filters x 3 vectors of consecutive q = 24 accumulators in registers (4 x 4 = 16
-  on phase planes, whose 8x8 planes are one block of 64 outputs, and for fewer than 8
-  filters) for the whole sum over channels and taps; each tap loads 3 input vectors and 8
-  broadcast weights for 24 multiply-adds, and each output is stored once. Tasks: (image,
-  8 or 4 filters).
+  on phase planes, on planes of 4 vectors such as 8x8, and for fewer than 8 filters) for the
+  whole sum over channels and taps; each tap loads 3 input vectors and 8 broadcast weights
+  for 24 multiply-adds, and each output is stored once. Tasks: (image, 8 or 4 filters).
 * weight gradient: 8 filters x 3 taps of one window row = 24 accumulators, each a vector of
   partial sums over q; each step loads 3 shifted input vectors and 8 g_y vectors for 24
-  multiply-adds. Both operands are laid out channel-major, each channel's (filter's) planes
-  of all images side by side: the input in padded planes, (C, N, P), or in phase planes,
-  (C, planes, N, P); g_y at the same row width and P per image (zeros in the dropped
-  columns and past each image's outputs); so one loop over q runs across a chunk of images
-  whose planes fit the L2 cache. Tasks: (chunk, 8 filters); lanes and
-  chunks are summed at the end. A window row of kw taps takes ceil(kw/3) groups of 3 (the
-  taps past kw are computed and dropped). The sums run over the dropped columns and across
-  the next image's plane too, times the zeros in g_y: an inf or NaN anywhere in an input
-  channel makes that channel's whole g_W NaN (im2col's would keep some taps finite).
+  multiply-adds. Tasks: (chunk of images, 8 filters), chunks small enough that a task's g_y
+  stays in L1 across the channels and taps; the chunks' sums are added at the end. A window
+  row of kw taps takes ceil(kw/3) groups of 3 (the taps past kw are computed and dropped).
+  The sums run over the dropped columns too, times the zeros in g_y: an inf or NaN in an
+  input plane there makes that channel's g_W NaN (im2col's would keep some taps finite).
 
 Filters are padded with zeros to a multiple of the task's. Measured here, 2 cores, float32,
-batch 64 (medians; the machine's GEMM peak 346-360 GFLOP/s), the kernels alone: forward
-16->16 channels at 32x32 0.94 ms (320 GFLOP/s; the auto-vectorised kernel this replaced, its
-partial sums in memory: 1.8 ms), 32->32 at 16x16 1.03 ms, 64->64 at 8x8 on phase planes
-1.0-1.2 ms (padded planes 1.9-2.3, Winograd 2.4); 64->64 at 32x32, batch 32: 7.5 ms
-(320 GFLOP/s); weight gradient 16->16 at 32x32 1.2 ms (im2col + GEMM: 5 ms and more),
-32->32 at 16x16 1.3 ms; the planes' copies add 0.1-0.5 ms to each.
+batch 64 (medians, interleaved), kernels alone: forward 16->16 channels at 32x32 0.99 ms
+(300 GFLOP/s; the auto-vectorised kernel this replaced, its partial sums in memory: 1.8 ms),
+32->32 at 16x16 1.03 ms, 64->64 at 8x8 on tight rows 0.96 ms (on 3 phase planes 0.84, plus
+copying the input three times: 0.4 ms); weight gradient, the forward's planes given, 16->16
+at 32x32 1.3-1.4 ms, 32->32 at 16x16 1.3-1.5, 64->64 at 8x8 1.5-1.7 (before the planes were
+shared: 1.6-1.8, 1.6-1.8 and 2.1 with their own copies of x and g_y).
 Sums run in another order than im2col's GEMM (the tests allow float32 1e-5 and float64 1e-12
 relative); each multiply-add is one FMA (one rounding).
 """
 
 from __future__ import annotations
 
+import functools
+from typing import NamedTuple
+
 import numba
 import numpy as np
 from numba import njit, prange
 
-from kernels.numba_cpu.simd import VECTOR_BYTES, vfma, vload, vsplat, vstore, vsum
+from kernels.numba_cpu.simd import (
+    VECTOR_BYTES,
+    lanes,
+    vfma,
+    vload,
+    vload_masked,
+    vsplat,
+    vstore,
+    vsum,
+)
 from kernels.numba_cpu.threads import pick, serial_twin
 
 Pair = tuple[int, int]
@@ -63,29 +80,32 @@ Pair = tuple[int, int]
 _BLOCK_VECTORS = 4
 #: ... and of its 8-filter tasks (_conv_task8)
 _BLOCK_VECTORS_8 = 3
-#: bytes of one weight-gradient chunk's input and g_y planes: a pass over q reads one input
-#: channel's and eight filters' planes of the chunk, which stay in L1/L2 across the passes
-#: (measured, float32, batch 64: 256 KiB against 512 KiB, 16->16 at 32x32: 1.9-2.0 against
-#: 2.4 ms; 32->32 at 16x16: 1.8-1.9 against 1.9; 64->64 at 8x8: 2.4 against 2.5)
-_CHUNK_BYTES = 1 << 18
+#: bytes per weight-gradient chunk of a task's 8 g_y planes and one input channel's planes,
+#: which every pass over q (a channel and 3 taps) reads again: about L1's size. Measured,
+#: float32, batch 64, ms, chunks even and per thread the same count: 32 KiB against 64 and
+#: 256: 16->16 at 32x32 1.53 / 1.57 / 1.95; 32->32 at 16x16 1.34 / 1.44 / 1.56; 64->64 at
+#: 8x8 1.56 / 1.80 / 1.84; 32->64 3x3/2 at 16x16 1.12 / 1.14 / 1.15
+_CHUNK_BYTES = 32 << 10
 
 
-def _pad_planes(x, ph, pw, wp, out):
-    # x (N, C, H, W) -> out[n, c] (flat, row width wp >= W + pw, zeros around; any layout)
+def _row_planes(x, ph, lead, rw, out):
+    # x (N, C, H, W) -> out[n, c] (flat): lead zeros, ph rows of zeros, x's rows rw apart
+    # (rw >= W; zeros between them), then zeros
     n_, c_, h_, w_ = x.shape
-    size = out.shape[2]
-    top = ph * wp + pw  # zeros before the first interior cell
+    top = lead + ph * rw
     for r in prange(n_ * c_):
         n = r // c_
         c = r - n * c_
         o = out[n, c]
         xs = x[n, c]
         o[:top] = 0
-        for yy in range(h_):
-            base = (yy + ph) * wp + pw
-            o[base:base + w_] = xs[yy]
-            o[base + w_:base + wp] = 0  # this row's right border and the next row's left
-        o[(h_ + ph) * wp + pw:size] = 0
+        if rw == w_:  # one run: the plane as it is
+            o[top:top + h_ * w_] = xs.reshape(h_ * w_)
+        else:
+            for yy in range(h_):
+                o[top + yy * rw:top + yy * rw + w_] = xs[yy]
+                o[top + yy * rw + w_:top + (yy + 1) * rw] = 0
+        o[top + h_ * rw:] = 0
 
 
 def _phase_planes(x, ph, pw, sh, sw, kw, ow, out):
@@ -118,96 +138,130 @@ def _phase_planes(x, ph, pw, sh, sw, kw, ow, out):
                 o[k] = 0
 
 
-def _conv_task(xs, w4, b4, kh, kw, sh, pstep, jstep, rw, nl, y, n, fb):
-    # one task of the direct forward: image n, filters 4fb .. 4fb+3. xs (N, C, J*P) the flat
-    # input planes, output rows rw apart: tap (i, j) of output q = oy*rw + ox is element
-    # q + (i % sh)*pstep + (i // sh)*rw + j*jstep of xs[n, c] (see conv2d_direct); w4
-    # (F4/4, C, k, k, 4) the weights, four filters interleaved (zeros past F); b4 (F4,) the bias
-    # (added where the outputs are written); nl lanes per vector; y (N, F, oh, ow)
+def _conv_task(xs, w4, b4, masks, masked, kh, kw, sh, base, pstep, jstep, rw, nl, y, n, fb):
+    # one task of the direct forward: image n, filters 4fb .. 4fb+3. xs (N, C, J*P) the input
+    # planes, output q = oy*rw + ox; tap (i, j) of a vector of outputs at q is the vector at
+    # element base + q + (i % sh)*pstep + (i // sh)*rw + j*jstep of xs[n, c], its lanes kept
+    # where masks[q // nl, j] has their bits (see direct_layout); w4 (F4/4, kw, C, kh, 4) the
+    # weights, four filters interleaved (zeros past F); b4 (F4,) the bias (added where the
+    # outputs are written); y (N, F, oh, ow). masked: whether any mask is not -1; then the
+    # window columns run outermost, so that a block's masks for one column are loaded once
+    # (into mask registers), and a column whose vectors need none loads plainly (a masked
+    # load costs a uop on the FMA ports: 10-15% slower); else channels outermost, as the
+    # loads of all taps are plain.
     c_ = xs.shape[1]
     oh = y.shape[2]
+    nl = lanes(xs[n, 0])  # (a constant: the loads' offsets are displacements)
     bq = 4 * nl  # _BLOCK_VECTORS vectors: outputs per block
     nb = (oh * rw + bq - 1) // bq
     acc = np.empty((4, nb * bq), dtype=y.dtype)
-    a0, a1, a2, a3 = acc[0], acc[1], acc[2], acc[3]
+    a0 = acc[0]
     zero = vsplat(a0, 0.0)
     for b in range(nb):
         q = b * bq
-        s00, s01, s02, s03 = zero, zero, zero, zero
-        s10, s11, s12, s13 = zero, zero, zero, zero
-        s20, s21, s22, s23 = zero, zero, zero, zero
-        s30, s31, s32, s33 = zero, zero, zero, zero
-        for c in range(c_):
-            r = xs[n, c]
-            for i in range(kh):
-                for j in range(kw):
-                    o = q + i % sh * pstep + i // sh * rw + j * jstep
-                    x0, x1 = vload(r, o), vload(r, o + nl)
-                    x2, x3 = vload(r, o + 2 * nl), vload(r, o + 3 * nl)
-                    u = w4[fb, c, i, j]
-                    s00, s01, s02, s03 = _fma4(x0, x1, x2, x3, vsplat(a0, u[0]),
-                                               s00, s01, s02, s03)
-                    s10, s11, s12, s13 = _fma4(x0, x1, x2, x3, vsplat(a0, u[1]),
-                                               s10, s11, s12, s13)
-                    s20, s21, s22, s23 = _fma4(x0, x1, x2, x3, vsplat(a0, u[2]),
-                                               s20, s21, s22, s23)
-                    s30, s31, s32, s33 = _fma4(x0, x1, x2, x3, vsplat(a0, u[3]),
-                                               s30, s31, s32, s33)
-        _store3(a0, q, nl, s00, s01, s02)
-        vstore(a0, q + 3 * nl, s03)
-        _store3(a1, q, nl, s10, s11, s12)
-        vstore(a1, q + 3 * nl, s13)
-        _store3(a2, q, nl, s20, s21, s22)
-        vstore(a2, q + 3 * nl, s23)
-        _store3(a3, q, nl, s30, s31, s32)
-        vstore(a3, q + 3 * nl, s33)
+        v = 4 * b
+        s = (zero, zero, zero, zero, zero, zero, zero, zero,
+             zero, zero, zero, zero, zero, zero, zero, zero)
+        if masked:
+            for j in range(kw):
+                m0, m1, m2, m3 = masks[v, j], masks[v + 1, j], masks[v + 2, j], masks[v + 3, j]
+                edge = (m0 & m1 & m2 & m3) != -1
+                for c in range(c_):
+                    r = xs[n, c]
+                    for i in range(kh):
+                        o = base + q + i % sh * pstep + i // sh * rw + j * jstep
+                        if edge:
+                            x0, x1 = vload_masked(r, o, m0), vload_masked(r, o + nl, m1)
+                            x2 = vload_masked(r, o + 2 * nl, m2)
+                            x3 = vload_masked(r, o + 3 * nl, m3)
+                        else:
+                            x0, x1 = vload(r, o), vload(r, o + nl)
+                            x2, x3 = vload(r, o + 2 * nl), vload(r, o + 3 * nl)
+                        s = _fma4x4(x0, x1, x2, x3, w4[fb, j, c, i], a0, s)
+        else:
+            for c in range(c_):
+                r = xs[n, c]
+                for i in range(kh):
+                    for j in range(kw):
+                        o = base + q + i % sh * pstep + i // sh * rw + j * jstep
+                        x0, x1 = vload(r, o), vload(r, o + nl)
+                        x2, x3 = vload(r, o + 2 * nl), vload(r, o + 3 * nl)
+                        s = _fma4x4(x0, x1, x2, x3, w4[fb, j, c, i], a0, s)
+        for k in range(4):
+            _store3(acc[k], q, nl, s[4 * k], s[4 * k + 1], s[4 * k + 2])
+            vstore(acc[k], q + 3 * nl, s[4 * k + 3])
     _write_outputs(acc, b4, rw, y, n, 4 * fb)
 
 
-def _conv_task8(xs, w8, b8, kh, kw, rw, nl, y, n, fb):
-    # as _conv_task with a wider block, on padded planes (tap (i, j) at offset i*rw + j):
-    # filters 8fb .. 8fb+7 x 3 vectors of outputs, 24 accumulators; each tap loads 3 input
-    # vectors and 8 broadcast weights for 24 multiply-adds. w8 (F8/8, C, k, k, 8).
+def _fma4x4(x0, x1, x2, x3, u, a, s):
+    """The 4 x 4 register block s (16 vectors, filter-major) plus x0 .. x3 times each of the
+    4 weights u, broadcast (as vectors of a's dtype)."""
+    v0, v1, v2, v3 = vsplat(a, u[0]), vsplat(a, u[1]), vsplat(a, u[2]), vsplat(a, u[3])
+    return (vfma(x0, v0, s[0]), vfma(x1, v0, s[1]), vfma(x2, v0, s[2]), vfma(x3, v0, s[3]),
+            vfma(x0, v1, s[4]), vfma(x1, v1, s[5]), vfma(x2, v1, s[6]), vfma(x3, v1, s[7]),
+            vfma(x0, v2, s[8]), vfma(x1, v2, s[9]), vfma(x2, v2, s[10]), vfma(x3, v2, s[11]),
+            vfma(x0, v3, s[12]), vfma(x1, v3, s[13]), vfma(x2, v3, s[14]),
+            vfma(x3, v3, s[15]))
+
+
+def _conv_task8(xs, w8, b8, masks, masked, kh, kw, sh, base, pstep, jstep, rw, nl, y, n,
+                fb):
+    # as _conv_task with a wider block: filters 8fb .. 8fb+7 x 3 vectors of outputs, 24
+    # accumulators; each tap loads 3 input vectors and 8 broadcast weights for 24
+    # multiply-adds. w8 (F8/8, kw, C, kh, 8).
     c_ = xs.shape[1]
     oh = y.shape[2]
+    nl = lanes(xs[n, 0])
     bq = _BLOCK_VECTORS_8 * nl
     nb = (oh * rw + bq - 1) // bq
     acc = np.empty((8, nb * bq), dtype=y.dtype)
     zero = vsplat(acc[0], 0.0)
     for b in range(nb):
         q = b * bq
-        s00, s01, s02 = zero, zero, zero
-        s10, s11, s12 = zero, zero, zero
-        s20, s21, s22 = zero, zero, zero
-        s30, s31, s32 = zero, zero, zero
-        s40, s41, s42 = zero, zero, zero
-        s50, s51, s52 = zero, zero, zero
-        s60, s61, s62 = zero, zero, zero
-        s70, s71, s72 = zero, zero, zero
-        for c in range(c_):
-            r = xs[n, c]
-            for i in range(kh):
-                for j in range(kw):
-                    o = q + i * rw + j
-                    x0, x1, x2 = vload(r, o), vload(r, o + nl), vload(r, o + 2 * nl)
-                    u = w8[fb, c, i, j]
-                    s00, s01, s02 = _fma3(x0, x1, x2, vsplat(r, u[0]), s00, s01, s02)
-                    s10, s11, s12 = _fma3(x0, x1, x2, vsplat(r, u[1]), s10, s11, s12)
-                    s20, s21, s22 = _fma3(x0, x1, x2, vsplat(r, u[2]), s20, s21, s22)
-                    s30, s31, s32 = _fma3(x0, x1, x2, vsplat(r, u[3]), s30, s31, s32)
-                    s40, s41, s42 = _fma3(x0, x1, x2, vsplat(r, u[4]), s40, s41, s42)
-                    s50, s51, s52 = _fma3(x0, x1, x2, vsplat(r, u[5]), s50, s51, s52)
-                    s60, s61, s62 = _fma3(x0, x1, x2, vsplat(r, u[6]), s60, s61, s62)
-                    s70, s71, s72 = _fma3(x0, x1, x2, vsplat(r, u[7]), s70, s71, s72)
-        _store3(acc[0], q, nl, s00, s01, s02)
-        _store3(acc[1], q, nl, s10, s11, s12)
-        _store3(acc[2], q, nl, s20, s21, s22)
-        _store3(acc[3], q, nl, s30, s31, s32)
-        _store3(acc[4], q, nl, s40, s41, s42)
-        _store3(acc[5], q, nl, s50, s51, s52)
-        _store3(acc[6], q, nl, s60, s61, s62)
-        _store3(acc[7], q, nl, s70, s71, s72)
+        v = 3 * b
+        s = (zero, zero, zero, zero, zero, zero, zero, zero, zero, zero, zero, zero,
+             zero, zero, zero, zero, zero, zero, zero, zero, zero, zero, zero, zero)
+        if masked:
+            for j in range(kw):
+                m0, m1, m2 = masks[v, j], masks[v + 1, j], masks[v + 2, j]
+                edge = (m0 & m1 & m2) != -1
+                for c in range(c_):
+                    r = xs[n, c]
+                    for i in range(kh):
+                        o = base + q + i % sh * pstep + i // sh * rw + j * jstep
+                        if edge:
+                            x0 = vload_masked(r, o, m0)
+                            x1 = vload_masked(r, o + nl, m1)
+                            x2 = vload_masked(r, o + 2 * nl, m2)
+                        else:
+                            x0, x1, x2 = vload(r, o), vload(r, o + nl), vload(r, o + 2 * nl)
+                        s = _fma8x3(x0, x1, x2, w8[fb, j, c, i], r, s)
+        else:
+            for c in range(c_):
+                r = xs[n, c]
+                for i in range(kh):
+                    for j in range(kw):
+                        o = base + q + i % sh * pstep + i // sh * rw + j * jstep
+                        x0, x1, x2 = vload(r, o), vload(r, o + nl), vload(r, o + 2 * nl)
+                        s = _fma8x3(x0, x1, x2, w8[fb, j, c, i], r, s)
+        for k in range(8):
+            _store3(acc[k], q, nl, s[3 * k], s[3 * k + 1], s[3 * k + 2])
     _write_outputs(acc, b8, rw, y, n, 8 * fb)
+
+
+def _fma8x3(x0, x1, x2, u, r, s):
+    """The 8 x 3 register block s (24 vectors, filter-major) plus x0, x1, x2 times each of the
+    8 weights u, broadcast."""
+    v0, v1, v2, v3 = vsplat(r, u[0]), vsplat(r, u[1]), vsplat(r, u[2]), vsplat(r, u[3])
+    v4, v5, v6, v7 = vsplat(r, u[4]), vsplat(r, u[5]), vsplat(r, u[6]), vsplat(r, u[7])
+    return (vfma(x0, v0, s[0]), vfma(x1, v0, s[1]), vfma(x2, v0, s[2]),
+            vfma(x0, v1, s[3]), vfma(x1, v1, s[4]), vfma(x2, v1, s[5]),
+            vfma(x0, v2, s[6]), vfma(x1, v2, s[7]), vfma(x2, v2, s[8]),
+            vfma(x0, v3, s[9]), vfma(x1, v3, s[10]), vfma(x2, v3, s[11]),
+            vfma(x0, v4, s[12]), vfma(x1, v4, s[13]), vfma(x2, v4, s[14]),
+            vfma(x0, v5, s[15]), vfma(x1, v5, s[16]), vfma(x2, v5, s[17]),
+            vfma(x0, v6, s[18]), vfma(x1, v6, s[19]), vfma(x2, v6, s[20]),
+            vfma(x0, v7, s[21]), vfma(x1, v7, s[22]), vfma(x2, v7, s[23]))
 
 
 def _write_outputs(acc, b, rw, y, n, f0):
@@ -238,72 +292,102 @@ def _store3(a, q, nl, v0, v1, v2):
     vstore(a, q + 2 * nl, v2)
 
 
-def _conv_padded8(xs, w8, b8, rw, nl, y):
-    # the direct forward's tasks on padded planes with the 8 x 3 block: (image, eight filters)
+def _conv_rows8(xs, w8, b8, masks, masked, base, rw, nl, y):
+    # the direct forward's tasks, (image, eight filters), on row planes: tap (i, j) at offset
+    # base + i*rw + j (constant steps, which LLVM folds)
     n_, nfb = xs.shape[0], w8.shape[0]
+    kw, kh = w8.shape[1], w8.shape[3]
     for t in prange(n_ * nfb):
-        _conv_task8(xs, w8, b8, w8.shape[2], w8.shape[3], rw, nl, y, t // nfb, t % nfb)
-
-
-def _conv_padded(xs, w4, b4, rw, nl, y):
-    # the direct forward's tasks, (image, four filters), on padded planes: tap (i, j) at offset
-    # i*rw + j (constant steps, which LLVM folds: 7-10% faster than steps passed in)
-    n_, nfb = xs.shape[0], w4.shape[0]
-    for t in prange(n_ * nfb):
-        _conv_task(xs, w4, b4, w4.shape[2], w4.shape[3], 1, 0, 1, rw, nl, y, t // nfb, t % nfb)
-
-
-def _conv_phases(xs, w4, b4, sh, size, rw, nl, y):
-    # the same on phase planes of ``size`` elements: tap (i, j) in plane (i % sh, j), at row
-    # offset i // sh
-    n_, nfb, kw = xs.shape[0], w4.shape[0], w4.shape[3]
-    for t in prange(n_ * nfb):
-        if w4.shape[2] == 3 and w4.shape[3] == 3 and sh == 1:  # constant trip counts: LLVM
-            # unrolls the taps (64->64 at 8x8: 1.48 -> 1.24 ms; on padded planes it was slower)
-            _conv_task(xs, w4, b4, 3, 3, 1, 0, size, rw, nl, y, t // nfb, t % nfb)
+        if kh == 3 and kw == 3 and not masked:  # constant trip counts: LLVM unrolls the taps
+            _conv_task8(xs, w8, b8, masks, False, 3, 3, 1, base, 0, 1, rw, nl, y, t // nfb,
+                        t % nfb)
+        elif masked:
+            _conv_task8(xs, w8, b8, masks, True, kh, kw, 1, base, 0, 1, rw, nl, y, t // nfb,
+                        t % nfb)
         else:
-            _conv_task(xs, w4, b4, w4.shape[2], kw, sh, kw * size, size, rw, nl, y, t // nfb,
+            _conv_task8(xs, w8, b8, masks, False, kh, kw, 1, base, 0, 1, rw, nl, y, t // nfb,
+                        t % nfb)
+
+
+def _conv_rows4(xs, w4, b4, masks, masked, base, rw, nl, y):
+    # ... with the 4 x 4 block, (image, four filters)
+    n_, nfb = xs.shape[0], w4.shape[0]
+    kw, kh = w4.shape[1], w4.shape[3]
+    for t in prange(n_ * nfb):
+        if kh == 3 and kw == 3 and not masked:
+            _conv_task(xs, w4, b4, masks, False, 3, 3, 1, base, 0, 1, rw, nl, y, t // nfb,
+                       t % nfb)
+        elif masked:
+            _conv_task(xs, w4, b4, masks, True, kh, kw, 1, base, 0, 1, rw, nl, y, t // nfb,
+                       t % nfb)
+        else:
+            _conv_task(xs, w4, b4, masks, False, kh, kw, 1, base, 0, 1, rw, nl, y, t // nfb,
                        t % nfb)
 
 
-def _widen_rows(gy, wp, size, out):
-    # gy (N, F, oh, ow) -> out[f, n*size + oy*wp + ox] (F8, N*size), zeros elsewhere, F8 >= F
+def _conv_phases8(xs, w8, b8, masks, sh, pstep, jstep, rw, nl, y):
+    # the same on phase planes: tap (i, j) in plane (i % sh, j), at row offset i // sh
+    n_, nfb = xs.shape[0], w8.shape[0]
+    kw, kh = w8.shape[1], w8.shape[3]
+    for t in prange(n_ * nfb):
+        if kh == 3 and kw == 3:
+            _conv_task8(xs, w8, b8, masks, False, 3, 3, sh, 0, pstep, jstep, rw, nl, y,
+                        t // nfb, t % nfb)
+        else:
+            _conv_task8(xs, w8, b8, masks, False, kh, kw, sh, 0, pstep, jstep, rw, nl, y,
+                        t // nfb, t % nfb)
+
+
+def _conv_phases4(xs, w4, b4, masks, sh, pstep, jstep, rw, nl, y):
+    n_, nfb = xs.shape[0], w4.shape[0]
+    kw, kh = w4.shape[1], w4.shape[3]
+    for t in prange(n_ * nfb):
+        if kh == 3 and kw == 3:
+            _conv_task(xs, w4, b4, masks, False, 3, 3, sh, 0, pstep, jstep, rw, nl, y, t // nfb,
+                       t % nfb)
+        else:
+            _conv_task(xs, w4, b4, masks, False, kh, kw, sh, 0, pstep, jstep, rw, nl, y,
+                       t // nfb, t % nfb)
+
+
+def _widen_rows(gy, rw, out):
+    # gy (N, F, oh, ow) -> out[n, f, oy*rw + ox] (N, F8, size), zeros elsewhere, F8 >= F
     n_, f_, oh, ow = gy.shape
-    f8 = out.shape[0]
-    for r in prange(f8 * n_):
-        f = r // n_
-        n = r - f * n_
-        o = out[f, n * size:(n + 1) * size]
+    f8 = out.shape[1]
+    for r in prange(n_ * f8):
+        n = r // f8
+        f = r - n * f8
+        o = out[n, f]
         if f >= f_:
             o[:] = 0
             continue
         for oy in range(oh):
-            o[oy * wp:oy * wp + ow] = gy[n, f, oy]
-            o[oy * wp + ow:(oy + 1) * wp] = 0
-        o[oh * wp:] = 0
+            o[oy * rw:oy * rw + ow] = gy[n, f, oy]
+            o[oy * rw + ow:(oy + 1) * rw] = 0
+        o[oh * rw:] = 0
 
 
-def _weight_grad_task(xt, gt, n_, size, sh, pstep, jstep, rw, nl, chunk, part, ch, fb):
-    # one task of the direct weight gradient: images ch*chunk .. of chunk ch, filters 8fb ..
-    # 8fb+7. xt (C, J*P) input planes, channel-major (each plane the images' planes side by
-    # side, `size` elements apart, and one of zeros after them), output rows rw apart: tap
-    # (i, j) of output q is element q + (i % sh)*pstep + (i // sh)*rw + j*jstep of xt[c] (see
-    # conv2d_direct_weight_grad); gt (F8, n_*size) g_y in the same layout, zeros past each
-    # image's outputs; nl lanes per vector; part (chunks, F8, C, kh, kw3) the partial sums
-    # (kw3: kw rounded up to 3)
-    c_ = xt.shape[0]
+def _weight_grad_task(xs, gt, masks, masked, sh, base, pstep, jstep, rw, nl, part, ch, fb):
+    # one task of the direct weight gradient: the images of chunk ch (of len(part), as even as
+    # can be), filters 8fb .. 8fb+7. xs (N, C, J*P) the input planes of the forward (tap
+    # (i, j) of output q at base + q + (i % sh)*pstep + (i // sh)*rw + j*jstep of xs[n, c],
+    # lanes kept by masks[q // nl, j]); gt (N, F8, S) g_y, row width rw, zeros past F, in
+    # the dropped columns and past the outputs (S a whole number of vectors); nl lanes per
+    # vector; part (chunks, F8, C, kh, kw3) the partial sums (kw3: kw rounded up to 3);
+    # masked: whether any load needs its mask (else all plain, as in _conv_task).
+    # Per (channel, window row, 3 columns): 24 vector partial sums over the chunk's q; each
+    # step loads 3 shifted input vectors and 8 g_y vectors for 24 multiply-adds.
+    n_, c_ = xs.shape[0], xs.shape[1]
     kh, kw3 = part.shape[3], part.shape[4]
-    lo = ch * chunk * size
-    hi = min(n_, (ch + 1) * chunk) * size
+    nv = gt.shape[2] // nl
+    m0 = ch * n_ // part.shape[0]
+    m1 = (ch + 1) * n_ // part.shape[0]
     f0 = 8 * fb
-    g0, g1, g2, g3 = gt[f0], gt[f0 + 1], gt[f0 + 2], gt[f0 + 3]
-    g4, g5, g6, g7 = gt[f0 + 4], gt[f0 + 5], gt[f0 + 6], gt[f0 + 7]
-    zero = vsplat(g0, 0.0)
+    zero = vsplat(gt[0, 0], 0.0)
     for c in range(c_):
-        r = xt[c]
         for i in range(kh):
             for j0 in range(0, kw3, 3):
-                base = i % sh * pstep + i // sh * rw + j0 * jstep
+                off = base + i % sh * pstep + i // sh * rw + j0 * jstep
                 s00, s01, s02 = zero, zero, zero
                 s10, s11, s12 = zero, zero, zero
                 s20, s21, s22 = zero, zero, zero
@@ -312,17 +396,27 @@ def _weight_grad_task(xt, gt, n_, size, sh, pstep, jstep, rw, nl, chunk, part, c
                 s50, s51, s52 = zero, zero, zero
                 s60, s61, s62 = zero, zero, zero
                 s70, s71, s72 = zero, zero, zero
-                for q in range(lo, hi, nl):
-                    o = q + base
-                    x0, x1, x2 = vload(r, o), vload(r, o + jstep), vload(r, o + 2 * jstep)
-                    s00, s01, s02 = _fma3(x0, x1, x2, vload(g0, q), s00, s01, s02)
-                    s10, s11, s12 = _fma3(x0, x1, x2, vload(g1, q), s10, s11, s12)
-                    s20, s21, s22 = _fma3(x0, x1, x2, vload(g2, q), s20, s21, s22)
-                    s30, s31, s32 = _fma3(x0, x1, x2, vload(g3, q), s30, s31, s32)
-                    s40, s41, s42 = _fma3(x0, x1, x2, vload(g4, q), s40, s41, s42)
-                    s50, s51, s52 = _fma3(x0, x1, x2, vload(g5, q), s50, s51, s52)
-                    s60, s61, s62 = _fma3(x0, x1, x2, vload(g6, q), s60, s61, s62)
-                    s70, s71, s72 = _fma3(x0, x1, x2, vload(g7, q), s70, s71, s72)
+                for m in range(m0, m1):
+                    r = xs[m, c]
+                    g0, g1, g2, g3 = gt[m, f0], gt[m, f0 + 1], gt[m, f0 + 2], gt[m, f0 + 3]
+                    g4, g5, g6, g7 = gt[m, f0 + 4], gt[m, f0 + 5], gt[m, f0 + 6], gt[m, f0 + 7]
+                    for v in range(nv):
+                        q = v * nl
+                        o = off + q
+                        if masked:
+                            x0 = vload_masked(r, o, masks[v, j0])
+                            x1 = vload_masked(r, o + jstep, masks[v, j0 + 1])
+                            x2 = vload_masked(r, o + 2 * jstep, masks[v, j0 + 2])
+                        else:
+                            x0, x1, x2 = vload(r, o), vload(r, o + jstep), vload(r, o + 2 * jstep)
+                        s00, s01, s02 = _fma3(x0, x1, x2, vload(g0, q), s00, s01, s02)
+                        s10, s11, s12 = _fma3(x0, x1, x2, vload(g1, q), s10, s11, s12)
+                        s20, s21, s22 = _fma3(x0, x1, x2, vload(g2, q), s20, s21, s22)
+                        s30, s31, s32 = _fma3(x0, x1, x2, vload(g3, q), s30, s31, s32)
+                        s40, s41, s42 = _fma3(x0, x1, x2, vload(g4, q), s40, s41, s42)
+                        s50, s51, s52 = _fma3(x0, x1, x2, vload(g5, q), s50, s51, s52)
+                        s60, s61, s62 = _fma3(x0, x1, x2, vload(g6, q), s60, s61, s62)
+                        s70, s71, s72 = _fma3(x0, x1, x2, vload(g7, q), s70, s71, s72)
                 p = part[ch, f0:f0 + 8, c, i]
                 _sums3(p[0], j0, s00, s01, s02)
                 _sums3(p[1], j0, s10, s11, s12)
@@ -341,76 +435,54 @@ def _sums3(p, j0, v0, v1, v2):
     p[j0 + 2] = vsum(v2)
 
 
-def _weight_grad_padded(xt, gt, n_, size, rw, nl, chunk, part):
-    # the direct weight gradient's tasks, (chunk, eight filters), on padded planes: tap (i, j)
-    # at offset i*rw + j (constant steps, as _conv_padded)
-    nfb = gt.shape[0] // 8
+def _weight_grad_rows(xs, gt, masks, masked, base, rw, nl, part):
+    # the direct weight gradient's tasks, (chunk, eight filters), on row planes: tap (i, j)
+    # at offset base + i*rw + j (constant steps, as _conv_rows8)
+    nfb = gt.shape[1] // 8
     for t in prange(part.shape[0] * nfb):
-        _weight_grad_task(xt, gt, n_, size, 1, 0, 1, rw, nl, chunk, part, t // nfb, t % nfb)
+        if masked:  # (two loops, each with its loads)
+            _weight_grad_task(xs, gt, masks, True, 1, base, 0, 1, rw, nl, part, t // nfb, t % nfb)
+        else:
+            _weight_grad_task(xs, gt, masks, False, 1, base, 0, 1, rw, nl, part, t // nfb,
+                              t % nfb)
 
 
-def _weight_grad_phases(xt, gt, n_, size, sh, plane, rw, nl, chunk, part):
-    # the same on phase planes of ``plane`` elements: tap (i, j) in plane (i % sh, j), at row
-    # offset i // sh
-    nfb = gt.shape[0] // 8
-    pstep = part.shape[4] * plane
+def _weight_grad_phases(xs, gt, masks, sh, pstep, jstep, rw, nl, part):
+    # the same on phase planes: tap (i, j) in plane (i % sh, j), at row offset i // sh
+    nfb = gt.shape[1] // 8
     for t in prange(part.shape[0] * nfb):
-        _weight_grad_task(xt, gt, n_, size, sh, pstep, plane, rw, nl, chunk, part, t // nfb,
+        _weight_grad_task(xs, gt, masks, False, sh, 0, pstep, jstep, rw, nl, part, t // nfb,
                           t % nfb)
 
 
-_pad_jit = njit(parallel=True, cache=True)(_pad_planes)
-_pad_serial = serial_twin(_pad_planes)  # for forked children (threads.py)
+_rows_jit = njit(parallel=True, cache=True)(_row_planes)
+_rows_serial = serial_twin(_row_planes)  # for forked children (threads.py)
 _phase_jit = njit(parallel=True, cache=True)(_phase_planes)
 _phase_serial = serial_twin(_phase_planes)
 _conv_task = njit(inline="always", cache=True)(_conv_task)
+_fma4x4 = njit(inline="always", cache=True)(_fma4x4)
 _write_outputs = njit(inline="always", cache=True)(_write_outputs)
 _fma4 = njit(inline="always", cache=True)(_fma4)
 _fma3 = njit(inline="always", cache=True)(_fma3)
 _store3 = njit(inline="always", cache=True)(_store3)
 _conv_task8 = njit(inline="always", cache=True)(_conv_task8)
-_padded8_conv_jit = njit(parallel=True, cache=True)(_conv_padded8)
-_padded8_conv_serial = serial_twin(_conv_padded8)
-_padded_conv_jit = njit(parallel=True, cache=True)(_conv_padded)
-_padded_conv_serial = serial_twin(_conv_padded)
-_phases_conv_jit = njit(parallel=True, cache=True)(_conv_phases)
-_phases_conv_serial = serial_twin(_conv_phases)
+_fma8x3 = njit(inline="always", cache=True)(_fma8x3)
+_rows8_conv_jit = njit(parallel=True, cache=True)(_conv_rows8)
+_rows8_conv_serial = serial_twin(_conv_rows8)
+_rows4_conv_jit = njit(parallel=True, cache=True)(_conv_rows4)
+_rows4_conv_serial = serial_twin(_conv_rows4)
+_phases8_conv_jit = njit(parallel=True, cache=True)(_conv_phases8)
+_phases8_conv_serial = serial_twin(_conv_phases8)
+_phases4_conv_jit = njit(parallel=True, cache=True)(_conv_phases4)
+_phases4_conv_serial = serial_twin(_conv_phases4)
 _widen_jit = njit(parallel=True, cache=True)(_widen_rows)
 _widen_serial = serial_twin(_widen_rows)
 _sums3 = njit(inline="always", cache=True)(_sums3)
 _weight_grad_task = njit(inline="always", cache=True)(_weight_grad_task)
-_padded_grad_jit = njit(parallel=True, cache=True)(_weight_grad_padded)
-_padded_grad_serial = serial_twin(_weight_grad_padded)
+_rows_grad_jit = njit(parallel=True, cache=True)(_weight_grad_rows)
+_rows_grad_serial = serial_twin(_weight_grad_rows)
 _phases_grad_jit = njit(parallel=True, cache=True)(_weight_grad_phases)
 _phases_grad_serial = serial_twin(_weight_grad_phases)
-
-
-def _padded(x: np.ndarray, ph: int, pw: int, wp: int, size: int,
-            channel_major: bool = False) -> np.ndarray:
-    """x's planes zero-padded and flattened with row width wp, ``size`` elements each, as
-    (N, C, size), or with ``channel_major`` as :func:`_channel_major`'s (C, (N+1) * size)."""
-    n, c = x.shape[:2]
-    if channel_major:
-        flat, out = _channel_major(n, c, 1, size, x.dtype)
-        out = out[:, :, 0]
-    else:
-        flat = out = np.empty((n, c, size), dtype=x.dtype)
-    pick(_pad_jit, _pad_serial)(np.ascontiguousarray(x), ph, pw, wp, out)
-    return flat
-
-
-def _channel_major(n: int, c: int, planes: int, size: int,
-                   dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
-    """(data, view): data (C, planes * (N+1) * size), vector-aligned, each channel's planes
-    with the N images' ``size`` elements side by side and one image's worth of zeros after
-    them (for the reads past the last image); view (N, C, planes, size) of the images' part,
-    for a kernel that lays out each image's planes."""
-    data = _aligned_empty((c, planes * (n + 1) * size), dtype)
-    grid = data.reshape(c, planes, n + 1, size)
-    grid[:, :, n] = 0
-    view = grid[:, :, :n].transpose(2, 0, 1, 3)
-    assert view.size == 0 or np.shares_memory(view, data)  # a view, which the kernel fills
-    return data, view
 
 
 def _aligned_empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
@@ -424,124 +496,217 @@ def _aligned_empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     return raw[skip:skip + size].reshape(shape)
 
 
-def _plane_size(rows: int, rw: int, reach: int) -> int:
-    """Elements per (padded or phase) plane of ``rows`` rows of ``rw``: the plane, and the
-    vector reads of the last block of outputs past it (``reach``: the last element a block may
-    read, from the plane's start)."""
-    return max(rows * rw, reach + 1)
+class Layout(NamedTuple):
+    """Where :func:`direct_planes` puts a conv's input, and how its kernels find the taps: tap
+    (i, j) of the vector of outputs ``q = o_y rw + o_x`` (and the next nl - 1) is the vector at
+    ``base + q + (i % sh) pstep + (i // sh) rw + j jstep`` of an image's channel's planes,
+    lanes kept where ``masks[q // nl, j]`` has their bit."""
+
+    rows: bool  #: row planes (stride 1), else phase planes
+    shape: tuple[int, int, int, int]  #: the input's (N, C, H, W)
+    dtype: np.dtype
+    rw: int  #: row width of the planes' rows and of the outputs q
+    lead: int  #: row planes: zeros before a plane's first row
+    planes: int  #: planes per channel (J)
+    size: int  #: elements per plane (P)
+    sh: int
+    base: int
+    pstep: int
+    jstep: int
+    vectors: int  #: g_y's vectors of outputs per image (oh rw, rounded up)
+    masks: np.ndarray  #: (vectors of the longest reach, kw rounded up to 3) lane masks
+
+
+def direct_layout(shape: tuple[int, ...], dtype: np.dtype, kernel_size: Pair, padding: Pair,
+                  stride: Pair = (1, 1)) -> Layout:
+    """The planes of :func:`direct_planes` for an input of ``shape`` and ``dtype``: the same
+    for the forward and the weight gradient, which may share them.
+
+    Row planes (stride 1): each plane with ph rows of zeros above and below and its rows rw =
+    max(W, ow) apart, flat, so tap (i, j) is the offset i rw + j - pw; the lanes of a vector
+    whose column o_x + j - pw falls outside 0..W-1 (a neighbouring row's element) are masked
+    off as it is loaded (AVX-512 zero-masking: no extra instruction). Every output of a
+    block is kept (when rw = ow): no copies per window column, no dropped columns. Phase
+    planes (strides above 1): for each row phase pr < min(sh, kh) and window column j, the
+    plane of rows pr, pr + sh, ... and columns j, j + sw, ... of the padded input, row width
+    ow, so that tap (i, j) is at row offset i // sh of plane (i % sh, j); min(sh, kh) kw /
+    (sh sw) times the input is copied, no masks needed.
+    """
+    return _layout(tuple(int(d) for d in shape), np.dtype(dtype),
+                   *((int(a), int(b)) for a, b in (kernel_size, padding, stride)))
+
+
+@functools.lru_cache(maxsize=256)
+def _layout(shape: tuple[int, ...], dtype: np.dtype, kernel_size: Pair, padding: Pair,
+            stride: Pair) -> Layout:
+    n, c, h, wd = shape
+    (kh, kw), (ph, pw), (sh, sw) = kernel_size, padding, stride
+    oh, ow = (h + 2 * ph - kh) // sh + 1, (wd + 2 * pw - kw) // sw + 1
+    nl = VECTOR_BYTES // dtype.itemsize
+    kw3 = -(-kw // 3) * 3
+    rows = (sh, sw) == (1, 1)
+    rw = ow
+    if rows:  # tight rows (rw = W: masked loads at the edges) or gapped (zero columns between
+        # rows, as many as the window reaches past an edge: no masks, a few dropped outputs)
+        rw = max(wd, ow)
+        gapped = wd + max(pw, kw - 1 - pw)
+        if 10 * -(-oh * gapped // nl) <= 11 * -(-oh * rw // nl):
+            rw = gapped
+    vectors = -(-oh * rw // nl)
+    # the last vector a block of the forward (3 or 4 vectors) or the weight gradient reads
+    last = max(-(-vectors // _BLOCK_VECTORS) * _BLOCK_VECTORS,
+               -(-vectors // _BLOCK_VECTORS_8) * _BLOCK_VECTORS_8)
+    if rows:
+        lead = -(-pw // nl) * nl  # (whole vectors: aligned rows when rw is)
+        reach = lead - pw + last * nl + (kh - 1) * rw + kw3 - 1  # one past the furthest read
+        size = max(lead + (h + 2 * ph) * rw, reach)
+        planes, base, pstep, jstep = 1, lead - pw, 0, 1
+    else:
+        lead, planes, base = 0, min(sh, kh) * kw3, 0
+        size = max((oh + (kh - 1) // sh) * ow, last * nl + (kh - 1) // sh * ow)
+        pstep, jstep = kw3 * size, size
+    masks = np.full((last, kw3), -1, dtype=np.int64)
+    if rows:  # lane l of vector v: output column (v nl + l) mod rw; tap j reads column
+        # col + j - pw, right when in 0..W-1 (x) or in a gap of zeros (-gap..-1 or W..rw-1),
+        # or when the output is dropped (col >= ow): a vector all right loads plainly (-1),
+        # else with only the lanes in 0..W-1 kept
+        col = (np.arange(last * nl) % rw).reshape(last, nl)
+        for j in range(kw3):
+            src = col + j - pw
+            keep = (src >= 0) & (src < wd)
+            right = ((src >= wd - rw) & (src < rw)) | (col >= ow)
+            bits = (keep.astype(np.int64) << np.arange(nl)).sum(axis=1)
+            masks[:, j] = np.where(right.all(axis=1), -1, bits)
+    masks.flags.writeable = False  # (cached: one table per conv shape)
+    return Layout(rows, shape, dtype, rw, lead, planes, size, sh, base, pstep, jstep, vectors,
+                  masks)
+
+
+def direct_planes(x: np.ndarray, kernel_size: Pair, padding: Pair,
+                  stride: Pair = (1, 1)) -> tuple[Layout, np.ndarray]:
+    """x (N, C, H, W) laid out for the direct kernels (see :func:`direct_layout`): the layout
+    and the planes (N, C, J*P), for :func:`conv2d_direct` and
+    :func:`conv2d_direct_weight_grad` (``planes=``), which then copy nothing of x."""
+    lay = direct_layout(x.shape, x.dtype, kernel_size, padding, stride)
+    n, c = x.shape[:2]
+    xs = _aligned_empty((n, c, lay.planes * lay.size), x.dtype)
+    if xs.size == 0:
+        return lay, xs
+    x = np.ascontiguousarray(x)
+    if lay.rows:
+        pick(_rows_jit, _rows_serial)(x, int(padding[0]), lay.lead, lay.rw, xs)
+    else:
+        pick(_phase_jit, _phase_serial)(x, int(padding[0]), int(padding[1]), lay.sh,
+                                        int(stride[1]), lay.planes // min(lay.sh, kernel_size[0]),
+                                        lay.rw, xs.reshape(n, c, lay.planes, lay.size))
+    return lay, xs
+
+
+def _given_planes(planes: tuple[Layout, np.ndarray] | None, x: np.ndarray, kernel_size: Pair,
+                  padding: Pair, stride: Pair) -> tuple[Layout, np.ndarray]:
+    """``planes`` if they are x's for this conv, else x's planes laid out now."""
+    if planes is None:
+        return direct_planes(x, kernel_size, padding, stride)
+    want = direct_layout(x.shape, x.dtype, kernel_size, padding, stride)
+    lay, xs = planes
+    if lay[:-1] != want[:-1] or xs.shape != (x.shape[0], x.shape[1], lay.planes * lay.size):
+        raise ValueError(f"planes: laid out for an input {lay.shape} {lay.dtype} with another "
+                         f"kernel, padding or stride than this conv's (input {x.shape} "
+                         f"{x.dtype}, kernel {tuple(kernel_size)}, padding {tuple(padding)}, "
+                         f"stride {tuple(stride)})")
+    return lay, xs
 
 
 def conv2d_direct(x: np.ndarray, w: np.ndarray, padding: Pair, stride: Pair = (1, 1),
-                  bias: np.ndarray | None = None) -> np.ndarray:
+                  bias: np.ndarray | None = None,
+                  planes: tuple[Layout, np.ndarray] | None = None) -> np.ndarray:
     """y (N, F, oh, ow) = the kh x kw cross-correlation of x (N, C, H, W) with w (F, C, kh, kw),
     zero padding ``padding`` = (ph, pw), stride ``stride``, plus ``bias`` (F,) if given (added
     where the outputs are written, which saves a pass over y: 0.3 ms of 2 at 16 channels,
-    32x32, batch 64).
+    32x32, batch 64). ``planes``: x's from :func:`direct_planes`, if laid out already.
 
     The caller (``minicnn.ops.conv``) checks the shapes: padding below the kernel, x and w of
-    one float dtype, the padded input at least the kernel.
-
-    Two input layouts. Padded planes (stride 1, planes with few dropped columns): each plane
-    zero-padded, row width Wp, tap (i, j) at offset i Wp + j; a block of outputs also covers
-    the kw-1 dropped columns of each row. Phase planes (strides above 1, and small planes:
-    8x8 would drop half of each block): for each row phase pr < min(sh, kh) and window column
-    j, the plane of rows pr, pr + sh, ... and columns j, j + sw, ... of the padded input, row
-    width ow, so that tap (i, j) is at row offset i // sh of plane (i % sh, j) and every output
-    of a block is kept; min(sh, kh) kw / (sh sw) times the input is copied.
+    one float dtype, the padded input at least the kernel. Tasks of 8 filters x 3 vectors of
+    outputs where that wastes few outputs (F >= 8; blocks of 3 vectors against 4, on 8x8
+    planes: 6 vectors for 4), else of 4 x 4.
     """
     n, c, h, wd = x.shape
     f, _, kh, kw = w.shape
+    lay, xs = _given_planes(planes, x, (kh, kw), padding, stride)
     ph, pw = int(padding[0]), int(padding[1])
     sh, sw = int(stride[0]), int(stride[1])
-    hp, wp = h + 2 * ph, wd + 2 * pw
-    oh, ow = (hp - kh) // sh + 1, (wp - kw) // sw + 1
-    if n * oh * ow == 0:  # no outputs (an empty batch or plane): nothing to lay out
+    oh, ow = (h + 2 * ph - kh) // sh + 1, (wd + 2 * pw - kw) // sw + 1
+    if n * oh * ow == 0:  # no outputs (an empty batch or plane): nothing to compute
         return np.empty((n, f, oh, ow), dtype=x.dtype)
     nl = VECTOR_BYTES // x.dtype.itemsize
-    bq = _BLOCK_VECTORS * nl
-    blocks = -(-oh * ow // bq)
-    padded_blocks = -(-oh * wp // bq)
-    group = 4  # filters per task
-    if (sh, sw) == (1, 1) and 2 * padded_blocks < 3 * blocks:
-        if f >= 8:  # the 8 x 3 block (_conv_task8)
-            group, bq = 8, _BLOCK_VECTORS_8 * nl
-            conv = pick(_padded8_conv_jit, _padded8_conv_serial)
-        else:
-            conv = pick(_padded_conv_jit, _padded_conv_serial)
-        rw, blocks = wp, -(-oh * wp // bq)
-        size = _plane_size(hp, wp, blocks * bq - 1 + (kh - 1) * wp + kw - 1)
-        xs = _padded(x, ph, pw, wp, size)
-        steps = ()
-    else:
-        rw, phases = ow, min(sh, kh)
-        reach = (kh - 1) // sh * ow  # the furthest row offset of a tap
-        size = _plane_size(oh + (kh - 1) // sh, ow, blocks * bq - 1 + reach)
-        xs = _aligned_empty((n, c, phases * kw, size), x.dtype)
-        pick(_phase_jit, _phase_serial)(np.ascontiguousarray(x), ph, pw, sh, sw, kw, ow, xs)
-        steps = (sh, size)
-        conv = pick(_phases_conv_jit, _phases_conv_serial)
+    v = lay.vectors
+    # (on phase planes 4 x 4 wins: 16->32 3x3/2 at 32x32, 0.54 against 0.73 ms)
+    wide = lay.rows and f >= 8 and 4 * -(-v // 3) * 3 <= 5 * -(-v // 4) * 4  # <= 25% more
+    group = 8 if wide else 4  # filters per task
     nfb = -(-f // group)
     wg = np.zeros((nfb * group, c, kh, kw), dtype=x.dtype)
     wg[:f] = w
-    wg = np.ascontiguousarray(wg.reshape(nfb, group, c, kh, kw).transpose(0, 2, 3, 4, 1))
+    wg = np.ascontiguousarray(wg.reshape(nfb, group, c, kh, kw).transpose(0, 4, 2, 3, 1))
     bg = np.zeros(nfb * group, dtype=x.dtype)
     if bias is not None:
         bg[:f] = bias
     y = np.empty((n, f, oh, ow), dtype=x.dtype)
-    conv(xs.reshape(n, c, xs.size // max(1, n * c)), wg, bg, *steps, rw, nl, y)
+    if lay.rows:
+        conv = (pick(_rows8_conv_jit, _rows8_conv_serial) if wide
+                else pick(_rows4_conv_jit, _rows4_conv_serial))
+        conv(xs, wg, bg, lay.masks, bool((lay.masks != -1).any()), lay.base, lay.rw, nl, y)
+    else:
+        conv = (pick(_phases8_conv_jit, _phases8_conv_serial) if wide
+                else pick(_phases4_conv_jit, _phases4_conv_serial))
+        conv(xs, wg, bg, lay.masks, lay.sh, lay.pstep, lay.jstep, lay.rw, nl, y)
     return y
 
 
 def conv2d_direct_weight_grad(x: np.ndarray, gy: np.ndarray, kernel_size: Pair,
-                              padding: Pair, stride: Pair = (1, 1)) -> np.ndarray:
+                              padding: Pair, stride: Pair = (1, 1),
+                              planes: tuple[Layout, np.ndarray] | None = None) -> np.ndarray:
     """g_W (F, C, kh, kw) of the kh x kw cross-correlation y of x (N, C, H, W) with padding
     ``padding`` and stride ``stride``, from g_y (N, F, oh, ow): the sum over images and outputs
     of g_y times the input under each tap. Same checks by the caller as :func:`conv2d_direct`.
+    ``planes``: x's from :func:`direct_planes` (the forward's), if laid out already.
 
-    Both operands channel-major, each channel's (or filter's) planes of all images side by side,
-    in one of :func:`conv2d_direct`'s layouts: padded planes (stride 1, planes with few dropped
-    columns), g_y widened to their row width with zeros; or phase planes (strides, small
-    planes), g_y as it is, with zero rows after each image's.
+    The input in the forward's planes; g_y as it is when its rows fill the planes' row width,
+    its filters are a multiple of 8 and an image's outputs a whole number of vectors (a
+    "same" conv of 16 to 64 filters on 8x8 to 32x32 planes), else widened to that with zeros.
+    Tasks: (chunk of images, 8 filters), each summing over its images' planes; the chunks'
+    sums are added at the end.
     """
-    n, c, h, wd = x.shape
+    n, c = x.shape[:2]
     f, oh, ow = gy.shape[1:]
     kh, kw = int(kernel_size[0]), int(kernel_size[1])
     if n * oh * ow == 0:  # no outputs: a zero gradient
         return np.zeros((f, c, kh, kw), dtype=x.dtype)
-    ph, pw = int(padding[0]), int(padding[1])
-    sh, sw = int(stride[0]), int(stride[1])
-    hp, wp = h + 2 * ph, wd + 2 * pw
+    lay, xs = _given_planes(planes, x, (kh, kw), padding, stride)
     nl = VECTOR_BYTES // x.dtype.itemsize
     kw3 = -(-kw // 3) * 3
     f8 = -(-f // 8) * 8  # tasks of 8 filters
-
-    def whole(k: int) -> int:  # a whole number of vectors
-        return -(-k // nl) * nl
-
-    # per image: a whole number of vectors, past the furthest tap. Reads past a chunk's last
-    # image land in the next image's plane (times zeros in g_y) or in the plane of zeros
-    # after the last image.
-    padded_size = whole(max(hp * wp, (kh - 1) * wp + kw3))
-    phase_size = whole((oh + (kh - 1) // sh) * ow)
-    padded = (sh, sw) == (1, 1) and 10 * padded_size < 13 * phase_size
-    if padded:
-        size, rw = padded_size, wp
-        xt = _padded(x, ph, pw, wp, size, channel_major=True)
+    size = lay.vectors * nl
+    if f8 == f and ow == lay.rw and size == oh * ow and gy.flags.c_contiguous:
+        gt = gy.reshape(n, f, size)
     else:
-        size, rw = phase_size, ow
-        planes = min(sh, kh) * kw3  # (taps past kw read planes past kw: computed, dropped)
-        plane = (n + 1) * size
-        xt, out = _channel_major(n, c, planes, size, x.dtype)
-        pick(_phase_jit, _phase_serial)(np.ascontiguousarray(x), ph, pw, sh, sw, kw3, ow, out)
-    gt = _aligned_empty((f8, n * size), x.dtype)  # whole vectors per row: aligned loads
-    pick(_widen_jit, _widen_serial)(np.ascontiguousarray(gy), rw, size, gt)
-    per_image = (f8 + c) * size * x.dtype.itemsize
-    chunk = max(1, min(_CHUNK_BYTES // per_image, -(-n // numba.get_num_threads())))
-    chunks = -(-n // chunk)
+        gt = _aligned_empty((n, f8, size), x.dtype)
+        pick(_widen_jit, _widen_serial)(np.ascontiguousarray(gy), lay.rw, gt)
+    chunks = _chunks(n, (8 * size + lay.planes * lay.size) * x.dtype.itemsize)
     part = np.empty((chunks, f8, c, kh, kw3), dtype=x.dtype)
-    if padded:
-        pick(_padded_grad_jit, _padded_grad_serial)(xt, gt, n, size, rw, nl, chunk, part)
+    if lay.rows:
+        pick(_rows_grad_jit, _rows_grad_serial)(xs, gt, lay.masks, bool((lay.masks != -1).any()),
+                                                lay.base, lay.rw, nl, part)
     else:
-        pick(_phases_grad_jit, _phases_grad_serial)(xt, gt, n, size, sh, plane, rw, nl, chunk,
-                                                     part)
+        pick(_phases_grad_jit, _phases_grad_serial)(xs, gt, lay.masks, lay.sh, lay.pstep,
+                                                    lay.jstep, lay.rw, nl, part)
     return np.ascontiguousarray(part.sum(axis=0)[:f, :, :, :kw])
+
+
+def _chunks(n: int, hot: int) -> int:
+    """The weight gradient's chunks of a batch of n images: as many as keep a chunk's
+    ``hot`` bytes per image (a task's g_y and one channel's planes, read again for every
+    channel and tap) within _CHUNK_BYTES, rounded up to a multiple of the threads (Numba hands
+    each thread a run of equal tasks: chunks as even as can be, the same count per thread)."""
+    threads = numba.get_num_threads()
+    chunks = -(-n // max(1, _CHUNK_BYTES // hot))
+    return min(n, -(-chunks // threads) * threads)

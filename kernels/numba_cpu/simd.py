@@ -10,6 +10,7 @@ pairs of ymm, or spills, on CPUs without it: the same results, slower).
 
 ========================  ====================================================================
 ``vload(a, i)``           the vector ``a[i : i + lanes(a)]`` (``a`` 1-D, C-contiguous)
+``vload_masked(a, i, m)``  the same, lane l kept where bit l of the integer ``m`` is set, else 0
 ``vstore(a, i, v)``       ``a[i : i + lanes(a)] = v``
 ``vsplat(a, s)``          every lane ``s`` (of ``a``'s dtype)
 ``vfma(x, y, z)``         ``x * y + z`` lane by lane, one rounding (``llvm.fma``)
@@ -87,6 +88,23 @@ def _vload(typingctx: Any, arr: Any, idx: Any) -> Any:
         return builder.load(ptr, align=arr.dtype.bitwidth // 8)
 
     return vt(arr, idx), codegen
+
+
+@intrinsic
+def _vload_masked(typingctx: Any, arr: Any, idx: Any, mask: Any) -> Any:
+    vt = _vector_of(arr)
+    if vt is None or not isinstance(idx, types.Integer) or not isinstance(mask, types.Integer):
+        return None
+
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        vty = context.get_value_type(sig.return_type)
+        ptr = _element_pointer(context, builder, sig.args[0], args[0], args[1], vty)
+        v = builder.load(ptr, align=arr.dtype.bitwidth // 8)
+        bits = builder.trunc(args[2], ir.IntType(vty.count))
+        keep = builder.bitcast(bits, ir.VectorType(ir.IntType(1), vty.count))
+        return builder.select(keep, v, ir.Constant(vty, None))  # (one zero-masked load)
+
+    return vt(arr, idx, mask), codegen
 
 
 @intrinsic
@@ -169,6 +187,15 @@ def vload(a: np.ndarray, i: int) -> np.ndarray:
     return v.copy()
 
 
+def vload_masked(a: np.ndarray, i: int, mask: int) -> np.ndarray:
+    """The vector ``a[i : i + lanes(a)]`` with lane l set to 0 where bit l of ``mask`` is 0
+    (the whole range must be in bounds; the lanes masked off are read and dropped, so a NaN
+    there does not show)."""
+    v = vload(a, i)
+    v[[(mask >> k) & 1 == 0 for k in range(v.size)]] = 0
+    return v
+
+
 def vstore(a: np.ndarray, i: int, v: np.ndarray) -> None:
     """``a[i : i + lanes(a)] = v``."""
     if i < 0 or i + lanes(a) > a.size or v.shape != (lanes(a),):
@@ -229,6 +256,22 @@ def _vload_impl(a, i):
 
         return checked_load
     return lambda a, i: _vload(a, i)
+
+
+@overload(vload_masked, inline="always")
+def _vload_masked_impl(a, i, mask):
+    vt = _vector_of(a)
+    if vt is None:
+        return None
+    if numba.config.BOUNDSCHECK:
+        check = _checked(vt.count)
+
+        def checked_load(a, i, mask):
+            check(a, i)
+            return _vload_masked(a, i, mask)
+
+        return checked_load
+    return lambda a, i, mask: _vload_masked(a, i, mask)
 
 
 @overload(vstore, inline="always")
