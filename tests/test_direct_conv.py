@@ -17,6 +17,7 @@ pytest.importorskip("numba")
 import minicnn  # noqa: E402
 import minicnn.reference as reference  # noqa: E402
 from kernels.numba_cpu import direct as kd  # noqa: E402
+from kernels.numba_cpu.simd import aligned_empty  # noqa: E402
 from minicnn import backend  # noqa: E402
 from minicnn import functional as F  # noqa: E402
 from minicnn.ops import conv as conv_mod  # noqa: E402
@@ -162,6 +163,24 @@ def test_weight_grad_every_layout(shape, stride, kind):
         gy = rng.standard_normal(y.shape).astype(dtype)
         close(kd.conv2d_direct_weight_grad(x, gy, (3, 3), (1, 1), stride),
               reference_weight_grad(x, gy, (3, 3), (1, 1), stride), rel)
+
+
+@pytest.mark.parametrize("shape,kind", [((3, 2, 16, 16), "gapped"), ((3, 2, 8, 8), "tight"),
+                                        ((2, 2, 2, 24), "tight")])
+@pytest.mark.parametrize("dtype,rel", [(np.float64, 1e-12), (np.float32, 1e-5)])
+def test_weight_grad_reads_aligned_gy_as_it_is(shape, kind, dtype, rel):
+    """g_y 64-byte aligned, 8 filters, whole vectors of rows: read in place (on gapped rows,
+    skipping x's gap after each of its rows); misaligned: copied first. Both right."""
+    assert layout_kind(shape, dtype, (1, 1)) == kind
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal(shape).astype(dtype)
+    gy = aligned_empty((shape[0], 8, *shape[2:]), dtype)
+    gy[...] = rng.standard_normal(gy.shape)
+    misaligned = np.empty(gy.size + 1, dtype)[1:].reshape(gy.shape)
+    misaligned[...] = gy
+    want = reference_weight_grad(x, gy, (3, 3), (1, 1))
+    close(kd.conv2d_direct_weight_grad(x, gy, (3, 3), (1, 1)), want, rel)
+    close(kd.conv2d_direct_weight_grad(x, misaligned, (3, 3), (1, 1)), want, rel)
 
 
 def test_weight_grad_kernel_takes_non_contiguous_arrays(rng):

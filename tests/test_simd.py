@@ -20,6 +20,7 @@ from numba import njit  # noqa: E402
 from numba.core.errors import TypingError  # noqa: E402
 
 from kernels.numba_cpu.simd import (  # noqa: E402
+    aligned_empty,
     lanes,
     vfma,
     vload,
@@ -180,3 +181,29 @@ def test_jitted_bounds_checked_under_numba_boundscheck():
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip() == "ok"
+
+
+@pytest.mark.parametrize("shape", [(0,), (3,), (2, 3, 5), (64, 16, 32, 32)])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_aligned_empty(shape, dtype):
+    a = aligned_empty(shape, dtype)
+    assert a.shape == shape and a.dtype == dtype and a.flags.c_contiguous
+    assert a.size == 0 or a.ctypes.data % 64 == 0
+    a[...] = 1  # writable, its own memory
+    assert a.sum() == a.size
+
+
+def test_kernels_feeding_the_weight_gradient_return_aligned_arrays(rng):
+    """Batch norm (forward and backward), ReLU (both) and add (from 2^18 values, where it is
+    a kernel) give 64-byte aligned outputs: the direct weight gradient reads g_y as it is only
+    then (else it copies it)."""
+    import kernels.numba_cpu as kn
+
+    x = rng.standard_normal((4, 3, 9, 7)).astype(np.float32)
+    gy = rng.standard_normal(x.shape).astype(np.float32)
+    ones, zeros = np.ones(3), np.zeros(3)
+    outs = [kn.relu(x), kn.relu_backward(gy, kn.relu(x)),
+            kn.add(*rng.standard_normal((2, 64, 16, 16, 16)).astype(np.float32)),  # (threaded)
+            kn.batch_norm(x, ones, zeros, zeros, ones),
+            kn.batch_norm_backward(gy, x, ones, zeros, ones, True)[0]]
+    assert [o.ctypes.data % 64 for o in outs] == [0] * len(outs)

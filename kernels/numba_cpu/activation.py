@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from kernels.numba_cpu.simd import aligned_empty
 from kernels.numba_cpu.threads import pick, serial_twin
 from minicnn.reference import activation as _reference
 
@@ -43,7 +44,7 @@ def relu(x: np.ndarray) -> np.ndarray:
     if x.dtype not in (np.float32, np.float64):
         return _reference.relu(x)
     f = np.ascontiguousarray(x).reshape(-1)
-    y = np.empty_like(f)
+    y = aligned_empty(f.shape, f.dtype)
     kernel = pick(_relu_threads, _relu) if f.size >= _PARALLEL_MIN else _relu
     kernel(f, y)
     return y.reshape(x.shape)
@@ -54,7 +55,7 @@ def relu_backward(gy: np.ndarray, y: np.ndarray) -> np.ndarray:
     if gy.dtype not in (np.float32, np.float64) or y.dtype not in (np.float32, np.float64):
         return _reference.relu_backward(gy, y)
     g = np.ascontiguousarray(gy).reshape(-1)
-    gx = np.empty_like(g)
+    gx = aligned_empty(g.shape, g.dtype)
     kernel = pick(_relu_backward_threads, _relu_backward) if g.size >= _PARALLEL_MIN else \
         _relu_backward
     kernel(g, np.ascontiguousarray(y).reshape(-1), gx)

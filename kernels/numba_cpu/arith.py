@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from kernels.numba_cpu.simd import aligned_empty
 from kernels.numba_cpu.threads import pick, serial_twin
 from minicnn.reference import arith as _reference
 
@@ -32,6 +33,6 @@ def add(a: np.ndarray, b: np.ndarray) -> np.ndarray:
             or a.dtype not in (np.float32, np.float64)):
         return _reference.add(a, b)
     fa, fb = np.ascontiguousarray(a).reshape(-1), np.ascontiguousarray(b).reshape(-1)
-    out = np.empty_like(fa)
+    out = aligned_empty(fa.shape, fa.dtype)
     pick(_add_threads, _add)(fa, fb, out)
     return out.reshape(a.shape)

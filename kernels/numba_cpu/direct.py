@@ -64,6 +64,7 @@ from numba import njit, prange
 
 from kernels.numba_cpu.simd import (
     VECTOR_BYTES,
+    aligned_empty,
     lanes,
     vfma,
     vload,
@@ -367,7 +368,8 @@ def _widen_rows(gy, rw, out):
         o[oh * rw:] = 0
 
 
-def _weight_grad_task(xs, gt, masks, masked, sh, base, pstep, jstep, rw, nl, part, ch, fb):
+def _weight_grad_task(xs, gt, masks, masked, sh, base, pstep, jstep, rw, per_row, skip, nl,
+                      part, ch, fb):
     # one task of the direct weight gradient: the images of chunk ch (of len(part), as even as
     # can be), filters 8fb .. 8fb+7. xs (N, C, J*P) the input planes of the forward (tap
     # (i, j) of output q at base + q + (i % sh)*pstep + (i // sh)*rw + j*jstep of xs[n, c],
@@ -400,9 +402,14 @@ def _weight_grad_task(xs, gt, masks, masked, sh, base, pstep, jstep, rw, nl, par
                     r = xs[m, c]
                     g0, g1, g2, g3 = gt[m, f0], gt[m, f0 + 1], gt[m, f0 + 2], gt[m, f0 + 3]
                     g4, g5, g6, g7 = gt[m, f0 + 4], gt[m, f0 + 5], gt[m, f0 + 6], gt[m, f0 + 7]
+                    o = off
+                    k = 0
                     for v in range(nv):
                         q = v * nl
-                        o = off + q
+                        if k == per_row:  # the next row of g_y: past x's gap
+                            k = 0
+                            o += skip
+                        k += 1
                         if masked:
                             x0 = vload_masked(r, o, masks[v, j0])
                             x1 = vload_masked(r, o + jstep, masks[v, j0 + 1])
@@ -417,6 +424,7 @@ def _weight_grad_task(xs, gt, masks, masked, sh, base, pstep, jstep, rw, nl, par
                         s50, s51, s52 = _fma3(x0, x1, x2, vload(g5, q), s50, s51, s52)
                         s60, s61, s62 = _fma3(x0, x1, x2, vload(g6, q), s60, s61, s62)
                         s70, s71, s72 = _fma3(x0, x1, x2, vload(g7, q), s70, s71, s72)
+                        o += nl
                 p = part[ch, f0:f0 + 8, c, i]
                 _sums3(p[0], j0, s00, s01, s02)
                 _sums3(p[1], j0, s10, s11, s12)
@@ -435,24 +443,27 @@ def _sums3(p, j0, v0, v1, v2):
     p[j0 + 2] = vsum(v2)
 
 
-def _weight_grad_rows(xs, gt, masks, masked, base, rw, nl, part):
+def _weight_grad_rows(xs, gt, masks, masked, base, rw, per_row, skip, nl, part):
     # the direct weight gradient's tasks, (chunk, eight filters), on row planes: tap (i, j)
-    # at offset base + i*rw + j (constant steps, as _conv_rows8)
+    # at offset base + i*rw + j (constant steps, as _conv_rows8); g_y's rows per_row vectors
+    # long, x's skip elements longer
     nfb = gt.shape[1] // 8
     for t in prange(part.shape[0] * nfb):
         if masked:  # (two loops, each with its loads)
-            _weight_grad_task(xs, gt, masks, True, 1, base, 0, 1, rw, nl, part, t // nfb, t % nfb)
+            _weight_grad_task(xs, gt, masks, True, 1, base, 0, 1, rw, per_row, skip, nl, part,
+                              t // nfb, t % nfb)
         else:
-            _weight_grad_task(xs, gt, masks, False, 1, base, 0, 1, rw, nl, part, t // nfb,
-                              t % nfb)
+            _weight_grad_task(xs, gt, masks, False, 1, base, 0, 1, rw, per_row, skip, nl, part,
+                              t // nfb, t % nfb)
 
 
 def _weight_grad_phases(xs, gt, masks, sh, pstep, jstep, rw, nl, part):
     # the same on phase planes: tap (i, j) in plane (i % sh, j), at row offset i // sh
     nfb = gt.shape[1] // 8
+    nv = gt.shape[2] // nl
     for t in prange(part.shape[0] * nfb):
-        _weight_grad_task(xs, gt, masks, False, sh, 0, pstep, jstep, rw, nl, part, t // nfb,
-                          t % nfb)
+        _weight_grad_task(xs, gt, masks, False, sh, 0, pstep, jstep, rw, nv, 0, nl, part,
+                          t // nfb, t % nfb)
 
 
 _rows_jit = njit(parallel=True, cache=True)(_row_planes)
@@ -483,17 +494,6 @@ _rows_grad_jit = njit(parallel=True, cache=True)(_weight_grad_rows)
 _rows_grad_serial = serial_twin(_weight_grad_rows)
 _phases_grad_jit = njit(parallel=True, cache=True)(_weight_grad_phases)
 _phases_grad_serial = serial_twin(_weight_grad_phases)
-
-
-def _aligned_empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """An uninitialised C-contiguous array whose data starts on a vector (64-byte) boundary.
-    (numpy's allocations of this size start 32 bytes past one here, with minicnn's malloc
-    thresholds: every vector load from them would span two cache lines.)"""
-    size = int(np.prod(shape))
-    itemsize = np.dtype(dtype).itemsize
-    raw = np.empty(size + VECTOR_BYTES // itemsize, dtype=dtype)
-    skip = (-raw.ctypes.data % VECTOR_BYTES) // itemsize
-    return raw[skip:skip + size].reshape(shape)
 
 
 class Layout(NamedTuple):
@@ -589,7 +589,7 @@ def direct_planes(x: np.ndarray, kernel_size: Pair, padding: Pair,
     :func:`conv2d_direct_weight_grad` (``planes=``), which then copy nothing of x."""
     lay = direct_layout(x.shape, x.dtype, kernel_size, padding, stride)
     n, c = x.shape[:2]
-    xs = _aligned_empty((n, c, lay.planes * lay.size), x.dtype)
+    xs = aligned_empty((n, c, lay.planes * lay.size), x.dtype)
     if xs.size == 0:
         return lay, xs
     x = np.ascontiguousarray(x)
@@ -685,17 +685,21 @@ def conv2d_direct_weight_grad(x: np.ndarray, gy: np.ndarray, kernel_size: Pair,
     nl = VECTOR_BYTES // x.dtype.itemsize
     kw3 = -(-kw // 3) * 3
     f8 = -(-f // 8) * 8  # tasks of 8 filters
-    size = lay.vectors * nl
-    if f8 == f and ow == lay.rw and size == oh * ow and gy.flags.c_contiguous:
-        gt = gy.reshape(n, f, size)
-    else:
-        gt = _aligned_empty((n, f8, size), x.dtype)
+    size, per_row, skip = lay.vectors * nl, lay.vectors, 0
+    aligned = gy.flags.c_contiguous and gy.ctypes.data % VECTOR_BYTES == 0
+    if f8 == f and aligned and (oh * ow) % nl == 0 and (ow == lay.rw or ow % nl == 0):
+        # g_y as it is: its rows fill x's rows, or are whole vectors (then x's gap skipped)
+        gt = gy.reshape(n, f, oh * ow)
+        if ow != lay.rw:
+            size, per_row, skip = oh * ow, ow // nl, lay.rw - ow
+    else:  # (misaligned, a vector load would span two cache lines: 8x8, 64->64, 1.65 -> 1.2 ms)
+        gt = aligned_empty((n, f8, size), x.dtype)
         pick(_widen_jit, _widen_serial)(np.ascontiguousarray(gy), lay.rw, gt)
     chunks = _chunks(n, (8 * size + lay.planes * lay.size) * x.dtype.itemsize)
     part = np.empty((chunks, f8, c, kh, kw3), dtype=x.dtype)
     if lay.rows:
         pick(_rows_grad_jit, _rows_grad_serial)(xs, gt, lay.masks, bool((lay.masks != -1).any()),
-                                                lay.base, lay.rw, nl, part)
+                                                lay.base, lay.rw, per_row, skip, nl, part)
     else:
         pick(_phases_grad_jit, _phases_grad_serial)(xs, gt, lay.masks, lay.sh, lay.pstep,
                                                     lay.jstep, lay.rw, nl, part)

@@ -33,6 +33,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from kernels.numba_cpu.simd import aligned_empty
 from kernels.numba_cpu.threads import pick
 from kernels.numba_cpu.threads import serial_twin as _serial
 from minicnn.reference import norm as _reference
@@ -206,7 +207,7 @@ def batch_norm(
         return _reference.batch_norm(x, weight, bias, mean, inv_std)
     x3 = _as_ncl(x)
     n, c, length = x3.shape
-    y = np.empty_like(x3)
+    y = aligned_empty(x3.shape, x3.dtype)
     kernel = _pick(_forward, _forward_serial, x3)
     kernel(x3, _rows_per_task(n, length), np.asarray(mean, np.float64),
            np.asarray(inv_std, np.float64), _or_fill(weight, c, 1.0), _or_fill(bias, c, 0.0), y)
@@ -277,7 +278,7 @@ def batch_norm_backward(
         return _reference.batch_norm_backward(gy, x, weight, mean, inv_std, training)
     g3, x3 = _as_ncl(gy), _as_ncl(x)
     n, c, length = x3.shape
-    gx = np.empty_like(g3)
+    gx = aligned_empty(g3.shape, g3.dtype)
     gw = np.empty(c, x.dtype)
     gb = np.empty(c, x.dtype)
     kernel = _pick(_backward, _backward_serial, x3)
