@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import minicnn
-from minicnn import models, nn
+from minicnn import backend, models, nn
 from minicnn.cli import main
 from minicnn.ops.conv import set_im2col_limit
 from minicnn.summary import seed_facts_table, summary, training_bytes_for
@@ -99,14 +99,17 @@ def test_training_bytes_counts_graph_arrays_and_the_im2col_workspace() -> None:
     assert s.extra["im2col_bytes"] == cols
     assert s.extra["graph_bytes"] == 25 * 4 + 18 * 4
     assert s.training_bytes == 25 * 4 + 18 * 4 + cols
-    # a ReLU adds its output, which it saves for backward (no mask)
+    # a ReLU adds its output, which it saves for backward (no mask); the Numba kernel's array
+    # starts on a 64-byte boundary, of a buffer up to 64 bytes longer (counted: it is held)
     model = nn.Sequential(nn.Conv2d(1, 2, 3, bias=False), nn.ReLU(), nn.Flatten())
-    assert summary(model, (1, 5, 5)).extra["graph_bytes"] == 25 * 4 + 18 * 4 * 2
+    most = 64 if backend.get_kernels() == "numba" else 0
+    pad = summary(model, (1, 5, 5)).extra["graph_bytes"] - (25 * 4 + 18 * 4 * 2)
+    assert 0 <= pad <= most
     # 1x1 convolutions need no im2col
     assert summary(nn.Sequential(nn.Conv2d(3, 4, 1)), (3, 8, 8)).extra["im2col_bytes"] == 0
     # batches scale the graph, the workspace is bounded
     s2 = summary(model, (1, 5, 5), batch_size=4)
-    assert s2.extra["graph_bytes"] == 4 * (25 * 4 + 18 * 4 * 2)
+    assert 0 <= s2.extra["graph_bytes"] - 4 * (25 * 4 + 18 * 4 * 2) <= most
     assert training_bytes_for(s, 4) == 4 * s.extra["graph_bytes"] + 4 * cols
     set_im2col_limit(2 * cols)
     try:
