@@ -307,13 +307,11 @@ def _conv_rows8(xs, w8, b8, masks, masked, base, rw, nl, y):
     kw, kh = w8.shape[1], w8.shape[3]
     for t in prange(n_ * nfb):
         if kh == 3 and kw == 3 and not masked:  # constant trip counts: LLVM unrolls the taps
+            # (7-15% faster: 16->16 at 32x32 0.87 against 0.95 ms, 3x3/2 0.54 against 0.63)
             _conv_task8(xs, w8, b8, masks, False, 3, 3, 1, base, 0, 1, rw, nl, y, t // nfb,
                         t % nfb)
-        elif masked:
-            _conv_task8(xs, w8, b8, masks, True, kh, kw, 1, base, 0, 1, rw, nl, y, t // nfb,
-                        t % nfb)
         else:
-            _conv_task8(xs, w8, b8, masks, False, kh, kw, 1, base, 0, 1, rw, nl, y, t // nfb,
+            _conv_task8(xs, w8, b8, masks, masked, kh, kw, 1, base, 0, 1, rw, nl, y, t // nfb,
                         t % nfb)
 
 
@@ -325,28 +323,14 @@ def _conv_rows4(xs, w4, b4, masks, masked, base, rw, nl, y):
         if kh == 3 and kw == 3 and not masked:
             _conv_task(xs, w4, b4, masks, False, 3, 3, 1, base, 0, 1, rw, nl, y, t // nfb,
                        t % nfb)
-        elif masked:
-            _conv_task(xs, w4, b4, masks, True, kh, kw, 1, base, 0, 1, rw, nl, y, t // nfb,
-                       t % nfb)
         else:
-            _conv_task(xs, w4, b4, masks, False, kh, kw, 1, base, 0, 1, rw, nl, y, t // nfb,
+            _conv_task(xs, w4, b4, masks, masked, kh, kw, 1, base, 0, 1, rw, nl, y, t // nfb,
                        t % nfb)
-
-
-def _conv_phases8(xs, w8, b8, masks, sh, pstep, jstep, rw, nl, y):
-    # the same on phase planes: tap (i, j) in plane (i % sh, j), at row offset i // sh
-    n_, nfb = xs.shape[0], w8.shape[0]
-    kw, kh = w8.shape[1], w8.shape[3]
-    for t in prange(n_ * nfb):
-        if kh == 3 and kw == 3:
-            _conv_task8(xs, w8, b8, masks, False, 3, 3, sh, 0, pstep, jstep, rw, nl, y,
-                        t // nfb, t % nfb)
-        else:
-            _conv_task8(xs, w8, b8, masks, False, kh, kw, sh, 0, pstep, jstep, rw, nl, y,
-                        t // nfb, t % nfb)
 
 
 def _conv_phases4(xs, w4, b4, masks, sh, pstep, jstep, rw, nl, y):
+    # the same on phase planes (no masks, 4 x 4 blocks): tap (i, j) in plane (i % sh, j), at
+    # row offset i // sh
     n_, nfb = xs.shape[0], w4.shape[0]
     kw, kh = w4.shape[1], w4.shape[3]
     for t in prange(n_ * nfb):
@@ -488,8 +472,6 @@ _rows8_conv_jit = njit(parallel=True, cache=True)(_conv_rows8)
 _rows8_conv_serial = serial_twin(_conv_rows8)
 _rows4_conv_jit = njit(parallel=True, cache=True)(_conv_rows4)
 _rows4_conv_serial = serial_twin(_conv_rows4)
-_phases8_conv_jit = njit(parallel=True, cache=True)(_conv_phases8)
-_phases8_conv_serial = serial_twin(_conv_phases8)
 _phases4_conv_jit = njit(parallel=True, cache=True)(_conv_phases4)
 _phases4_conv_serial = serial_twin(_conv_phases4)
 _widen_jit = njit(parallel=True, cache=True)(_widen_rows)
@@ -662,9 +644,8 @@ def conv2d_direct(x: np.ndarray, w: np.ndarray, padding: Pair, stride: Pair = (1
                 else pick(_rows4_conv_jit, _rows4_conv_serial))
         conv(xs, wg, bg, lay.masks, bool((lay.masks != -1).any()), lay.base, lay.rw, nl, y)
     else:
-        conv = (pick(_phases8_conv_jit, _phases8_conv_serial) if wide
-                else pick(_phases4_conv_jit, _phases4_conv_serial))
-        conv(xs, wg, bg, lay.masks, lay.sh, lay.pstep, lay.jstep, lay.rw, nl, y)
+        pick(_phases4_conv_jit, _phases4_conv_serial)(xs, wg, bg, lay.masks, lay.sh, lay.pstep,
+                                                      lay.jstep, lay.rw, nl, y)
     return y
 
 
