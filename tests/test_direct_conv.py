@@ -395,6 +395,24 @@ def test_weight_gradient_by_the_direct_kernel_where_it_pays(monkeypatch, rng, re
     close(gw, w.grad.numpy(), 1e-12)
 
 
+def test_planes_kept_only_for_a_weight_gradient(monkeypatch, rng):
+    """The forward keeps x's planes for backward only when W's gradient will be taken by the
+    direct kernel; a released node (or one under no_grad, or with W frozen) holds none."""
+    spy = _Spy(monkeypatch)
+    x = t64(rng.standard_normal((2, 4, 16, 16)))
+    w = minicnn.Tensor(rng.standard_normal((8, 4, 3, 3)), requires_grad=True)
+    with backend.use_kernels("numba"):
+        y = F.conv2d(x, w, None, 1, 1)
+        assert y._ctx.planes is not None
+        y.backward(np.ones(y.shape))
+        assert spy.shared == 1 and y._ctx.planes is None
+        with minicnn.no_grad():
+            assert F.conv2d(x, w, None, 1, 1)._ctx is None
+        w.requires_grad = False
+        x.requires_grad = True
+        assert F.conv2d(x, w, None, 1, 1)._ctx.planes is None
+
+
 @pytest.mark.parametrize("algo,kernels,args,msg", [
     ("direct", "numpy", ((3, 3), 1, 1, 1), r"minicnn.reference has no conv2d_direct"),
     ("direct", "numba", ((3, 3), 1, 3, 1), r"padding 0 to 2 \(rows\) and 0 to 2 \(columns\) "

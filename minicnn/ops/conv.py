@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from minicnn import backend
-from minicnn.function import Function
+from minicnn.function import Function, is_grad_enabled
 from minicnn.tensor import Tensor
 
 Pair = tuple[int, int]
@@ -207,11 +207,12 @@ class Conv2d(Function):
         k = backend.kernels_for(x)
         self.save_for_backward(x, w, stride, padding, dilation, groups, algo)
         self.direct_weight_grad = direct_weight_grad
+        self.planes = None  # (x laid out by the direct kernels, when kept for backward)
         if algo == "implicit_gemm":
             return k.conv2d_implicit_gemm(x, w, b, stride, padding, dilation, groups)
-        self.planes = None
         if algo in ("direct", "winograd"):
-            if direct_weight_grad and algo == "direct" and hasattr(k, "direct_planes"):
+            if (direct_weight_grad and algo == "direct" and hasattr(k, "direct_planes")
+                    and is_grad_enabled() and self.needs_input_grad[1]):
                 # x laid out once, for the forward and the weight gradient: held until backward
                 self.planes = k.direct_planes(x, w.shape[2:], padding, stride)
             return _fast_conv(k, algo, x, w, padding, stride, bias=b, planes=self.planes)
@@ -241,6 +242,10 @@ class Conv2d(Function):
             else:
                 xp.add(yt, b.reshape(1, f, 1), out=y3[n0:n1])
         return y
+
+    def release(self) -> None:
+        super().release()
+        self.planes = None
 
     def backward(self, gy: Any) -> tuple[Any, ...]:
         x, w, stride, padding, dilation, groups, algo = self.saved_tensors
