@@ -28,6 +28,11 @@ from kernels.numba_cpu.threads import pick, serial_twin
 
 Pair = tuple[int, int]
 
+#: the max pool forward's tasks: runs of whole planes, each allocating its scratch rows once
+#: rather than per plane (float32 3x3/2 forward, 64x64x32x32: 3.18 -> 3.11 ms; AlexNet's pool1
+#: 6.69 -> 6.50)
+_TASKS = 64
+
 
 def _check_dtype(name: str, a: np.ndarray) -> None:
     if a.dtype not in (np.float32, np.float64):
@@ -62,79 +67,82 @@ def _max_pool2d_planes(x, kh, kw, sh, sw, ph, pw, y, argmax):  # pragma: no cove
     ox_b = max(min(ow, (w - 3 + pw) // 2 + 1), 0)
     ox_a = min(pw, ox_b)
     fast = sw == 2 and kw == 3 and pw <= 1  # the 3x3/2 path below needs no phase buffer
-    for p in prange(n * c):
-        b = p // c
-        ch = p % c
+    tasks = min(n * c, _TASKS)  # runs of planes, their scratch rows allocated once
+    for task in prange(tasks):
         phase = np.empty((sw, 0 if fast else plen), dtype=x.dtype)
         hm = np.empty((h, ow), dtype=x.dtype)  # 1) best along each row's window columns
         hj = np.empty((h, ow), dtype=np.int64)  #    and its input column
-        for r in range(h):
-            if fast:
-                # the common 3x3/2 pool: literal strides and offsets from a loop counter that
-                # starts at 0 (so LLVM knows no index is negative), which LLVM vectorises with
-                # wide loads and shuffles, no phase split; windows that leave the row below
-                if pw == 0:
-                    for k in range(ox_b):  # ox = k: columns 2k, 2k+1, 2k+2
-                        hm[r, k], hj[r, k] = _best3(x[b, ch, r, 2 * k], x[b, ch, r, 2 * k + 1],
-                                                    x[b, ch, r, 2 * k + 2], 2 * k)
-                else:
-                    for k in range(ox_b - 1):  # ox = k + 1: columns 2k+1, 2k+2, 2k+3
-                        hm[r, k + 1], hj[r, k + 1] = _best3(
-                            x[b, ch, r, 2 * k + 1], x[b, ch, r, 2 * k + 2],
-                            x[b, ch, r, 2 * k + 3], 2 * k + 1)
-                for ox in range(ow):  # windows clipped by the row's ends, one at a time
-                    if ox_a <= ox < ox_b:
-                        continue
-                    w0 = ox * sw - pw
-                    w1 = min(w0 + kw, w)
-                    w0 = max(w0, 0)
-                    bo = x[b, ch, r, w0]  # every window holds at least one input cell
-                    io = w0
-                    for ww in range(w0 + 1, w1):
-                        v = x[b, ch, r, ww]
-                        t = (v > bo) | (v != v)
-                        bo = v if t else bo
-                        io = ww if t else io
-                    hm[r, ox] = bo
-                    hj[r, ox] = io
-                continue
-            for q in range(sw):  # split the row into its sw phases, -inf outside it
-                t0 = min(max(-((lo * sw + q) // sw), 0), plen)  # first t with col >= 0
-                t1 = min(max(-((lo * sw + q - w) // sw), t0), plen)  # first t with col >= w
-                for t in range(t0):
-                    phase[q, t] = ninf
-                for t in range(t0, t1):
-                    phase[q, t] = x[b, ch, r, (t + lo) * sw + q]
-                for t in range(t1, plen):
-                    phase[q, t] = ninf
-            for ox in range(ow):
-                hm[r, ox] = ninf
-                hj[r, ox] = max(ox * sw - pw, 0)  # the first input cell of the window
-            for j in range(kw):
-                q = (j - pw) % sw
-                t0 = (j - pw) // sw - lo
-                for ox in range(ow):  # contiguous: vectorised; padding (-inf) never wins
-                    v = phase[q, t0 + ox]
-                    bo = hm[r, ox]
-                    # the first maximum wins, the last NaN propagates
-                    take = (v > bo) | (v != v)
-                    hm[r, ox] = v if take else bo
-                    hj[r, ox] = ox * sw + j - pw if take else hj[r, ox]
-        # 2) down the window's rows with the same rule, so row-major order is kept
-        for oy in range(oh):
-            h0 = oy * sh - ph
-            h1 = min(h0 + kh, h)
-            h0 = max(h0, 0)
-            for ox in range(ow):
-                y[b, ch, oy, ox] = hm[h0, ox]
-                argmax[b, ch, oy, ox] = h0 * w + hj[h0, ox]
-            for hh in range(h0 + 1, h1):
+        for p in range(task * (n * c) // tasks, (task + 1) * (n * c) // tasks):
+            b = p // c
+            ch = p % c
+            for r in range(h):
+                if fast:
+                    # the common 3x3/2 pool: literal strides and offsets from a loop counter that
+                    # starts at 0 (so LLVM knows no index is negative), which LLVM vectorises with
+                    # wide loads and shuffles, no phase split; windows that leave the row below
+                    if pw == 0:
+                        for k in range(ox_b):  # ox = k: columns 2k, 2k+1, 2k+2
+                            hm[r, k], hj[r, k] = _best3(x[b, ch, r, 2 * k], x[b, ch, r, 2 * k + 1],
+                                                        x[b, ch, r, 2 * k + 2], 2 * k)
+                    else:
+                        for k in range(ox_b - 1):  # ox = k + 1: columns 2k+1, 2k+2, 2k+3
+                            hm[r, k + 1], hj[r, k + 1] = _best3(
+                                x[b, ch, r, 2 * k + 1], x[b, ch, r, 2 * k + 2],
+                                x[b, ch, r, 2 * k + 3], 2 * k + 1)
+                    for ox in range(ow):  # windows clipped by the row's ends, one at a time
+                        if ox_a <= ox < ox_b:
+                            continue
+                        w0 = ox * sw - pw
+                        w1 = min(w0 + kw, w)
+                        w0 = max(w0, 0)
+                        bo = x[b, ch, r, w0]  # every window holds at least one input cell
+                        io = w0
+                        for ww in range(w0 + 1, w1):
+                            v = x[b, ch, r, ww]
+                            t = (v > bo) | (v != v)
+                            bo = v if t else bo
+                            io = ww if t else io
+                        hm[r, ox] = bo
+                        hj[r, ox] = io
+                    continue
+                for q in range(sw):  # split the row into its sw phases, -inf outside it
+                    t0 = min(max(-((lo * sw + q) // sw), 0), plen)  # first t with col >= 0
+                    t1 = min(max(-((lo * sw + q - w) // sw), t0), plen)  # first t with col >= w
+                    for t in range(t0):
+                        phase[q, t] = ninf
+                    for t in range(t0, t1):
+                        phase[q, t] = x[b, ch, r, (t + lo) * sw + q]
+                    for t in range(t1, plen):
+                        phase[q, t] = ninf
                 for ox in range(ow):
-                    v = hm[hh, ox]
-                    bo = y[b, ch, oy, ox]
-                    take = (v > bo) | (v != v)
-                    y[b, ch, oy, ox] = v if take else bo
-                    argmax[b, ch, oy, ox] = hh * w + hj[hh, ox] if take else argmax[b, ch, oy, ox]
+                    hm[r, ox] = ninf
+                    hj[r, ox] = max(ox * sw - pw, 0)  # the first input cell of the window
+                for j in range(kw):
+                    q = (j - pw) % sw
+                    t0 = (j - pw) // sw - lo
+                    for ox in range(ow):  # contiguous: vectorised; padding (-inf) never wins
+                        v = phase[q, t0 + ox]
+                        bo = hm[r, ox]
+                        # the first maximum wins, the last NaN propagates
+                        take = (v > bo) | (v != v)
+                        hm[r, ox] = v if take else bo
+                        hj[r, ox] = ox * sw + j - pw if take else hj[r, ox]
+            # 2) down the window's rows with the same rule, so row-major order is kept
+            for oy in range(oh):
+                h0 = oy * sh - ph
+                h1 = min(h0 + kh, h)
+                h0 = max(h0, 0)
+                for ox in range(ow):
+                    y[b, ch, oy, ox] = hm[h0, ox]
+                    argmax[b, ch, oy, ox] = h0 * w + hj[h0, ox]
+                for hh in range(h0 + 1, h1):
+                    for ox in range(ow):
+                        v = hm[hh, ox]
+                        bo = y[b, ch, oy, ox]
+                        take = (v > bo) | (v != v)
+                        y[b, ch, oy, ox] = v if take else bo
+                        if take:
+                            argmax[b, ch, oy, ox] = hh * w + hj[hh, ox]
 
 
 _max_pool2d_serial = serial_twin(_max_pool2d_planes)  # for forked children (threads.py)
