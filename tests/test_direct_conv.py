@@ -443,6 +443,7 @@ def test_runs_without_jit():
         import minicnn
         from minicnn import backend, functional as F
         from kernels.numba_cpu import direct as kd, winograd as kw
+        from kernels.numba_cpu.simd import aligned_empty
         from tests.test_direct_conv import reference_conv, reference_weight_grad
 
         assert kd._rows4_conv_jit is kd._conv_rows4, "the kernel is still jitted"
@@ -457,6 +458,7 @@ def test_runs_without_jit():
                                   ((1, 2, 3, 4), 5, 5, (1, 2), 1), ((1, 1, 1, 2), 1, 5, (2, 4), 1),
                                   ((1, 2, 17, 16), 5, 3, (1, 1), 1),
                                   ((2, 2, 16, 17), 9, 3, (1, 1), 1),
+                                  ((1, 2, 8, 8), 5, 3, (1, 1), 1),  # tight rows, masked
                                   ((1, 2, 5, 6), 3, 3, (1, 1), 2)]:
             for dtype, tol in [(np.float64, 1e-12), (np.float32, 1e-5)]:
                 x = rng.standard_normal(shape).astype(dtype)
@@ -467,6 +469,12 @@ def test_runs_without_jit():
                 got = kd.conv2d_direct_weight_grad(x, gy, (k, k), p, (s, s))
                 want_w = reference_weight_grad(x, gy, (k, k), p, (s, s))
                 assert np.allclose(got, want_w, rtol=tol, atol=tol * abs(want_w).max())
+                if k == 3 and s == 1 and shape[2:] == (8, 8):  # g_y aligned, read in place
+                    gy8 = aligned_empty((1, 8, 8, 8), dtype)
+                    gy8[...] = rng.standard_normal(gy8.shape)
+                    got = kd.conv2d_direct_weight_grad(x, gy8, (3, 3), p)
+                    want_w = reference_weight_grad(x, gy8, (3, 3), p)
+                    assert np.allclose(got, want_w, rtol=tol, atol=tol * abs(want_w).max())
                 if k == 3 and s == 1 and dtype == np.float64:
                     with backend.use_kernels("numba"):
                         got = F.conv2d(minicnn.Tensor(x), minicnn.Tensor(w), None, 1, p,
