@@ -266,6 +266,7 @@ def _graph_bytes(outputs: Sequence[Tensor], exclude: set[int]) -> int:
             continue
         seen_fn.add(id(fn))
         add(fn.saved_tensors)
+        add(getattr(fn, "planes", None))  # a direct conv's input laid out for backward
         for p in fn.inputs:
             if isinstance(p, Tensor):
                 add(p)

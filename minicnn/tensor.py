@@ -63,7 +63,8 @@ def _sole_owner(a: Any) -> bool:
     that nothing refers to but the caller's one local name, owning its memory or viewing all
     of a base array that only it holds (a kernel's reshaped result). The caller's own ``grad``
     array, one array handed to two inputs, an array a Function keeps, a broadcast, transposed
-    or partial view: all are copied.
+    or partial view: all are copied. (A 64-byte aligned view of a base 64 bytes longer counts
+    as all of it: the Numba kernels' results, from ``aligned_empty``.)
     """
     if not _REFCOUNTS_KNOWN:
         return False
@@ -75,7 +76,8 @@ def _sole_owner(a: Any) -> bool:
         if b is None:
             return bool(a.flags.owndata)
         # a's base: referenced by a.base, the name b and getrefcount's argument
-        return (b.base is None and bool(b.flags.owndata) and b.nbytes == a.nbytes
+        whole = b.nbytes == a.nbytes or (b.nbytes - a.nbytes == 64 and a.ctypes.data % 64 == 0)
+        return (b.base is None and bool(b.flags.owndata) and whole
                 and sys.getrefcount(b) <= 3)
     except AttributeError:  # not an array: copy
         return False

@@ -594,6 +594,20 @@ def test_views_that_are_not_plain_arrays_are_copied() -> None:
     assert not stolen and x.grad.data.base is None
 
 
+def test_aligned_kernel_results_are_taken_without_a_copy() -> None:
+    """The Numba kernels' results are 64-byte aligned views of a buffer 64 bytes longer
+    (aligned_empty): a leaf takes one as its .grad as it would an array of its own."""
+    simd = pytest.importorskip("kernels.numba_cpu.simd")
+
+    def aligned(gy):
+        a = simd.aligned_empty(gy.shape, gy.dtype)
+        a[...] = gy
+        return a
+
+    x, stolen = _grad_via(aligned)
+    assert stolen and x.grad.data.ctypes.data % 64 == 0
+
+
 def test_retain_grad_is_a_copy_its_backward_cannot_change() -> None:
     class Double(Function):
         def forward(self, a: Any) -> Any:

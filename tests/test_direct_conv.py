@@ -103,13 +103,25 @@ def test_every_layout(shape, stride, kind):
 def test_masked_loads_drop_what_they_mask():
     """Tight rows: a tap past a row's edge reads the neighbouring row's element and masks it
     off. An inf there must not reach the sum (a multiply by zero would make it NaN)."""
-    x = np.ones((1, 1, 8, 8), np.float32)
-    x[0, 0, :, 0] = np.inf  # column 0: read (masked) by the right-hand taps of column 7
-    w = np.ones((1, 1, 3, 3), np.float32)
-    assert layout_kind(x.shape, x.dtype, (1, 1)) == "tight"
-    y = kd.conv2d_direct(x, w, (1, 1))
-    np.testing.assert_array_equal(y, reference_conv(x, w, (1, 1)))  # inf where x's are
-    assert np.isfinite(y[0, 0, :, 2:]).all()  # columns 2..7 read no inf, masked or not
+    for edge in (0, 7):  # column 0, read (masked) by the right-hand taps of column 7 of the
+        # row above; column 7, by the left-hand taps of column 0 of the row below
+        x = np.ones((2, 1, 8, 8), np.float32)
+        x[:, 0, :, edge] = np.inf
+        w = np.ones((1, 1, 3, 3), np.float32)
+        assert layout_kind(x.shape, x.dtype, (1, 1)) == "tight"
+        y = kd.conv2d_direct(x, w, (1, 1))
+        np.testing.assert_array_equal(y, reference_conv(x, w, (1, 1)))  # inf where x's are
+        far = slice(2, 8) if edge == 0 else slice(0, 6)
+        assert np.isfinite(y[:, :, :, far]).all()  # these columns read no inf
+        # the weight gradient: the taps that reach the inf column are inf or NaN, as
+        # im2col's; the window column on the other side reads it only through masked lanes
+        gy = aligned_empty((2, 8, 8, 8), np.float32)
+        gy[...] = 1
+        gw = kd.conv2d_direct_weight_grad(x, gy, (3, 3), (1, 1))
+        ref = reference_weight_grad(x, gy, (3, 3), (1, 1))
+        np.testing.assert_array_equal(np.isfinite(gw), np.isfinite(ref))
+        assert np.isfinite(gw[..., 2 if edge == 0 else 0]).all()
+        close(np.where(np.isfinite(gw), gw, 0), np.where(np.isfinite(ref), ref, 0), 1e-5)
 
 
 @pytest.mark.parametrize("shape,stride,kind", LAYOUT_CASES)
@@ -165,22 +177,36 @@ def test_weight_grad_every_layout(shape, stride, kind):
               reference_weight_grad(x, gy, (3, 3), (1, 1), stride), rel)
 
 
-@pytest.mark.parametrize("shape,kind", [((3, 2, 16, 16), "gapped"), ((3, 2, 8, 8), "tight"),
-                                        ((2, 2, 2, 24), "tight")])
+@pytest.mark.parametrize("shape,k,p,kind,in_place", [
+    ((3, 2, 16, 16), (3, 3), (1, 1), "gapped", True),  # x's gap skipped after g_y's rows
+    ((3, 2, 8, 8), (3, 3), (1, 1), "tight", True),
+    ((2, 2, 2, 24), (3, 3), (1, 1), "tight", True),
+    ((1, 1, 3, 16), (2, 5), (1, 1), "tight", False),  # ow < W on masked rows: widened
+])
 @pytest.mark.parametrize("dtype,rel", [(np.float64, 1e-12), (np.float32, 1e-5)])
-def test_weight_grad_reads_aligned_gy_as_it_is(shape, kind, dtype, rel):
+def test_weight_grad_reads_aligned_gy_as_it_is(monkeypatch, shape, k, p, kind, in_place, dtype,
+                                                rel):
     """g_y 64-byte aligned, 8 filters, whole vectors of rows: read in place (on gapped rows,
-    skipping x's gap after each of its rows); misaligned: copied first. Both right."""
-    assert layout_kind(shape, dtype, (1, 1)) == kind
+    skipping x's gap after each of its rows), except where its rows are shorter than x's on
+    masked rows (the masks are x's); misaligned: copied first. All right."""
+    lay = kd.direct_layout(shape, dtype, k, p)
+    assert ("tight" if lay.rw == shape[3] else "gapped") == kind
+    widened = []
+    real_widen = kd._widen_jit
+    monkeypatch.setattr(kd, "_widen_jit", lambda *a: widened.append(1) or real_widen(*a))
+    monkeypatch.setattr(kd, "_widen_serial", kd._widen_jit)
     rng = np.random.default_rng(8)
     x = rng.standard_normal(shape).astype(dtype)
-    gy = aligned_empty((shape[0], 8, *shape[2:]), dtype)
+    oh, ow = shape[2] + 2 * p[0] - k[0] + 1, shape[3] + 2 * p[1] - k[1] + 1
+    gy = aligned_empty((shape[0], 8, oh, ow), dtype)
     gy[...] = rng.standard_normal(gy.shape)
     misaligned = np.empty(gy.size + 1, dtype)[1:].reshape(gy.shape)
     misaligned[...] = gy
-    want = reference_weight_grad(x, gy, (3, 3), (1, 1))
-    close(kd.conv2d_direct_weight_grad(x, gy, (3, 3), (1, 1)), want, rel)
-    close(kd.conv2d_direct_weight_grad(x, misaligned, (3, 3), (1, 1)), want, rel)
+    want = reference_weight_grad(x, gy, k, p)
+    close(kd.conv2d_direct_weight_grad(x, gy, k, p), want, rel)
+    assert len(widened) == (0 if in_place else 1)
+    close(kd.conv2d_direct_weight_grad(x, misaligned, k, p), want, rel)
+    assert len(widened) == (1 if in_place else 2)
 
 
 def test_weight_grad_kernel_takes_non_contiguous_arrays(rng):
@@ -398,12 +424,17 @@ def test_weight_gradient_by_the_direct_kernel_where_it_pays(monkeypatch, rng, re
 def test_planes_kept_only_for_a_weight_gradient(monkeypatch, rng):
     """The forward keeps x's planes for backward only when W's gradient will be taken by the
     direct kernel; a released node (or one under no_grad, or with W frozen) holds none."""
+    import kernels.numba_cpu as kn
+
     spy = _Spy(monkeypatch)
+    laid_out = []
+    real = kn.direct_planes
+    monkeypatch.setattr(kn, "direct_planes", lambda *a: laid_out.append(1) or real(*a))
     x = t64(rng.standard_normal((2, 4, 16, 16)))
     w = minicnn.Tensor(rng.standard_normal((8, 4, 3, 3)), requires_grad=True)
     with backend.use_kernels("numba"):
         y = F.conv2d(x, w, None, 1, 1)
-        assert y._ctx.planes is not None
+        assert y._ctx.planes is not None and len(laid_out) == 1
         y.backward(np.ones(y.shape))
         assert spy.shared == 1 and y._ctx.planes is None
         with minicnn.no_grad():
@@ -411,6 +442,7 @@ def test_planes_kept_only_for_a_weight_gradient(monkeypatch, rng):
         w.requires_grad = False
         x.requires_grad = True
         assert F.conv2d(x, w, None, 1, 1)._ctx.planes is None
+        assert len(laid_out) == 1  # (the kernel laid x out itself, and dropped it)
 
 
 @pytest.mark.parametrize("algo,kernels,args,msg", [
@@ -469,8 +501,9 @@ def test_runs_without_jit():
                 got = kd.conv2d_direct_weight_grad(x, gy, (k, k), p, (s, s))
                 want_w = reference_weight_grad(x, gy, (k, k), p, (s, s))
                 assert np.allclose(got, want_w, rtol=tol, atol=tol * abs(want_w).max())
-                if k == 3 and s == 1 and shape[2:] == (8, 8):  # g_y aligned, read in place
-                    gy8 = aligned_empty((1, 8, 8, 8), dtype)
+                if k == 3 and s == 1 and shape[2:] in ((8, 8), (17, 16)):  # g_y aligned, read
+                    # in place (on the gapped 17x16 rows: x's gap skipped after each of its rows)
+                    gy8 = aligned_empty((1, 8, *shape[2:]), dtype)
                     gy8[...] = rng.standard_normal(gy8.shape)
                     got = kd.conv2d_direct_weight_grad(x, gy8, (3, 3), p)
                     want_w = reference_weight_grad(x, gy8, (3, 3), p)

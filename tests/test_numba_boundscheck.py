@@ -28,6 +28,7 @@ SCRIPT = textwrap.dedent(
     import kernels.numba_cpu as nb
     import minicnn.reference as ref
     from kernels.numba_cpu import direct, winograd
+    from kernels.numba_cpu.simd import aligned_empty
 
     rng = np.random.default_rng(0)
     checked = 0
@@ -127,15 +128,17 @@ SCRIPT = textwrap.dedent(
         want = (wt.reshape(16, -1) @ cols).reshape(16, shape[0], oh, ow).transpose(1, 0, 2, 3)
         for dtype in (np.float64, np.float32):
             xd, wd = x.astype(dtype), wt.astype(dtype)
-            gy = rng.standard_normal(want.shape).astype(dtype)
+            gy = aligned_empty(want.shape, dtype)  # read in place (gapped rows: gaps skipped)
+            gy[...] = rng.standard_normal(want.shape)
             gwant = (gy.transpose(1, 0, 2, 3).reshape(16, -1).astype(np.float64)
                      @ cols.T).reshape(wt.shape)
             planes = direct.direct_planes(xd, (3, 3), (1, 1), (s, s))
             got_y = direct.conv2d_direct(xd, wd, (1, 1), (s, s), planes=planes)
-            got_w = direct.conv2d_direct_weight_grad(xd, gy, (3, 3), (1, 1), (s, s),
-                                                     planes=planes)
             np.testing.assert_allclose(got_y, want, rtol=1e-4, atol=1e-4)
-            np.testing.assert_allclose(got_w, gwant, rtol=1e-4, atol=1e-3)
+            for g in (gy, np.ascontiguousarray(gy[:, ::-1])[:, ::-1]):  # in place, copied
+                got_w = direct.conv2d_direct_weight_grad(xd, g, (3, 3), (1, 1), (s, s),
+                                                         planes=planes)
+                np.testing.assert_allclose(got_w, gwant, rtol=1e-4, atol=1e-3)
 
     # pooling: padding, stride past the window, ceil-mode sizes
     for (h, w), k, s, p in itertools.product([(1, 1), (2, 5), (5, 4)], [1, 2, 3], [1, 2, 3],

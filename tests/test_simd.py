@@ -72,12 +72,17 @@ def test_vload_masked(dtype, seed):
     masks[:3] = (0, (1 << n) - 1, -1)  # none, every lane (as -1 does)
     got = np.full(masks.size * n, 7, dtype)
     _masked_loads(x, masks, got)
+    narrow = np.full_like(got, 7)  # masks as integers of as many bits as lanes, or fewer
+    _masked_loads(x, masks.astype(np.int16 if n == 16 else np.uint8), narrow)
+    if n == 16:
+        _masked_loads(x, (masks & 0xFF).astype(np.uint8), np.full_like(got, 7))
     want = np.zeros_like(got)
     for k, m in enumerate(masks):
         keep = [(int(m) >> lane) & 1 == 1 for lane in range(n)]
         want[k * n:(k + 1) * n] = np.where(keep, x[k:k + n], 0)
         np.testing.assert_array_equal(vload_masked(x, k, int(m)), want[k * n:(k + 1) * n])
     np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(narrow, want)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -189,7 +194,7 @@ def test_aligned_empty(shape, dtype):
     a = aligned_empty(shape, dtype)
     assert a.shape == shape and a.dtype == dtype and a.flags.c_contiguous
     assert a.size == 0 or a.ctypes.data % 64 == 0
-    a[...] = 1  # writable, its own memory
+    a[...] = 1  # writable
     assert a.sum() == a.size
 
 

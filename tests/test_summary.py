@@ -118,6 +118,19 @@ def test_training_bytes_counts_graph_arrays_and_the_im2col_workspace() -> None:
         set_im2col_limit(None)
 
 
+def test_graph_bytes_count_a_direct_convs_planes() -> None:
+    """The direct conv keeps its input laid out (about 1.1x x on row planes) from forward to
+    backward for the weight gradient: the graph's bytes count it."""
+    pytest.importorskip("numba")
+    model = nn.Sequential(nn.Conv2d(4, 8, 3, padding=1, bias=False), nn.Flatten())
+    with backend.use_kernels("numpy"):
+        plain = summary(model, (4, 16, 16)).extra["graph_bytes"]
+    with backend.use_kernels("numba"):
+        with_planes = summary(model, (4, 16, 16)).extra["graph_bytes"]
+    x_bytes = 4 * 16 * 16 * 4
+    assert x_bytes <= with_planes - plain <= 2 * x_bytes
+
+
 def test_summary_leaves_the_model_as_it_was() -> None:
     model = models.get("resnet20", small=True).eval()
     before = [b.numpy().copy() for b in model.buffers()]

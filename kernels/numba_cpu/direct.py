@@ -24,8 +24,10 @@ offset and a run of consecutive outputs is a contiguous vector load:
   of a block kept.
 
 The forward and the weight gradient read the same planes: ``minicnn.ops.conv`` lays x out
-once (:func:`direct_planes`) and keeps the planes for the backward pass; g_y is read as it
-is where its rows fill the planes (tight rows, or phase planes, with 8k filters).
+once (:func:`direct_planes`) and keeps the planes for the backward pass; g_y is read in
+place when it is 64-byte aligned (the batch norm, ReLU and add kernels allocate so), has 8k
+filters, and its rows fill the planes' (tight rows, phase planes) or are whole vectors on
+gapped rows (x's gap skipped after each); else it is copied to that layout.
 
 Register blocking (as oneDNN's JIT kernels and BLIS's micro-kernels are built), with the
 explicit 512-bit vectors of :mod:`kernels.numba_cpu.simd` (16 float32 or 8 float64 lanes):
@@ -153,7 +155,7 @@ def _conv_task(xs, w4, b4, masks, masked, kh, kw, sh, base, pstep, jstep, rw, nl
     c_ = xs.shape[1]
     oh = y.shape[2]
     nl = lanes(xs[n, 0])  # (a constant: the loads' offsets are displacements)
-    bq = 4 * nl  # _BLOCK_VECTORS vectors: outputs per block
+    bq = _BLOCK_VECTORS * nl  # outputs per block
     nb = (oh * rw + bq - 1) // bq
     ow, f_, f0 = y.shape[3], y.shape[1], 4 * fb
     # outputs stored straight into y when the blocks tile its planes (no dropped columns, no
@@ -364,7 +366,8 @@ def _weight_grad_task(xs, gt, masks, masked, sh, base, pstep, jstep, rw, per_row
     # one task of the direct weight gradient: the images of chunk ch (of len(part), as even as
     # can be), filters 8fb .. 8fb+7. xs (N, C, J*P) the input planes of the forward (tap
     # (i, j) of output q at base + q + (i % sh)*pstep + (i // sh)*rw + j*jstep of xs[n, c],
-    # lanes kept by masks[q // nl, j]); gt (N, F8, S) g_y, row width rw, zeros past F, in
+    # lanes kept by masks[v, j], v the vector of x's row planes); gt (N, F8, S) g_y, row
+    # width rw (or per_row vectors per row, x's skip longer), zeros past F, in
     # the dropped columns and past the outputs (S a whole number of vectors); nl lanes per
     # vector; part (chunks, F8, C, kh, kw3) the partial sums (kw3: kw rounded up to 3);
     # masked: whether any load needs its mask (else all plain, as in _conv_task).
@@ -493,6 +496,9 @@ class Layout(NamedTuple):
     rows: bool  #: row planes (stride 1), else phase planes
     shape: tuple[int, int, int, int]  #: the input's (N, C, H, W)
     dtype: np.dtype
+    kernel_size: Pair  #: the conv's, as given to direct_layout
+    padding: Pair
+    stride: Pair
     rw: int  #: row width of the planes' rows and of the outputs q
     lead: int  #: row planes: zeros before a plane's first row
     planes: int  #: planes per channel (J)
@@ -510,11 +516,14 @@ def direct_layout(shape: tuple[int, ...], dtype: np.dtype, kernel_size: Pair, pa
     """The planes of :func:`direct_planes` for an input of ``shape`` and ``dtype``: the same
     for the forward and the weight gradient, which may share them.
 
-    Row planes (stride 1): each plane with ph rows of zeros above and below and its rows rw =
-    max(W, ow) apart, flat, so tap (i, j) is the offset i rw + j - pw; the lanes of a vector
-    whose column o_x + j - pw falls outside 0..W-1 (a neighbouring row's element) are masked
-    off as it is loaded (AVX-512 zero-masking: no extra instruction). Every output of a
-    block is kept (when rw = ow): no copies per window column, no dropped columns. Phase
+    Row planes (stride 1): each plane with ph rows of zeros above and below and its rows rw
+    apart, flat, so tap (i, j) is the offset i rw + j - pw. Gapped, rw = W + max(pw,
+    kw - 1 - pw): the zero columns between rows hold every tap past a row's edge, no masks,
+    and rw - ow outputs of each row are computed and dropped; taken where that costs at most
+    10% more vectors than tight rows, rw = max(W, ow), whose vectors' lanes with a column
+    o_x + j - pw outside 0..W-1 (a neighbouring row's element) are masked off as they are
+    loaded (masks[v, j] = -1 where no lane of vector v needs it: a plain load). Either way
+    x is copied once, not once per window column. Phase
     planes (strides above 1): for each row phase pr < min(sh, kh) and window column j, the
     plane of rows pr, pr + sh, ... and columns j, j + sw, ... of the padded input, row width
     ow, so that tap (i, j) is at row offset i // sh of plane (i % sh, j); min(sh, kh) kw /
@@ -566,8 +575,8 @@ def _layout(shape: tuple[int, ...], dtype: np.dtype, kernel_size: Pair, padding:
             bits = (keep.astype(np.int64) << np.arange(nl)).sum(axis=1)
             masks[:, j] = np.where(right.all(axis=1), -1, bits)
     masks.flags.writeable = False  # (cached: one table per conv shape)
-    return Layout(rows, shape, dtype, rw, lead, planes, size, sh, base, pstep, jstep, vectors,
-                  masks)
+    return Layout(rows, shape, dtype, kernel_size, padding, stride, rw, lead, planes, size, sh,
+                  base, pstep, jstep, vectors, masks)
 
 
 def direct_planes(x: np.ndarray, kernel_size: Pair, padding: Pair,
@@ -597,12 +606,13 @@ def _given_planes(planes: tuple[Layout, np.ndarray] | None, x: np.ndarray, kerne
         return direct_planes(x, kernel_size, padding, stride)
     want = direct_layout(x.shape, x.dtype, kernel_size, padding, stride)
     lay, xs = planes
-    if lay[:-1] != want[:-1] or xs.shape != (x.shape[0], x.shape[1], lay.planes * lay.size):
-        raise ValueError(f"planes: laid out for an input {lay.shape} {lay.dtype} with another "
-                         f"kernel, padding or stride than this conv's (input {x.shape} "
-                         f"{x.dtype}, kernel {tuple(kernel_size)}, padding {tuple(padding)}, "
-                         f"stride {tuple(stride)})")
-    return lay, xs
+    if lay is not want and (lay[:6] != want[:6] or xs.shape != (x.shape[0], x.shape[1],
+                                                                 want.planes * want.size)):
+        raise ValueError(f"planes: laid out for an input {lay.shape} {lay.dtype}, kernel "
+                         f"{lay.kernel_size}, padding {lay.padding}, stride {lay.stride}; this "
+                         f"conv's input is {x.shape} {x.dtype}, kernel {tuple(kernel_size)}, "
+                         f"padding {tuple(padding)}, stride {tuple(stride)}")
+    return want, xs
 
 
 def conv2d_direct(x: np.ndarray, w: np.ndarray, padding: Pair, stride: Pair = (1, 1),
@@ -614,9 +624,9 @@ def conv2d_direct(x: np.ndarray, w: np.ndarray, padding: Pair, stride: Pair = (1
     64). ``planes``: x's from :func:`direct_planes`, if laid out already.
 
     The caller (``minicnn.ops.conv``) checks the shapes: padding below the kernel, x and w of
-    one float dtype, the padded input at least the kernel. Tasks of 8 filters x 3 vectors of
-    outputs where that wastes few outputs (F >= 8; blocks of 3 vectors against 4, on 8x8
-    planes: 6 vectors for 4), else of 4 x 4.
+    one float dtype, the padded input at least the kernel. On row planes, tasks of 8 filters
+    x 3 vectors of outputs where that wastes few outputs (F >= 8; blocks of 3 vectors against
+    4, on 8x8 planes: 6 vectors for 4), else of 4 x 4; on phase planes always 4 x 4.
     """
     n, c, h, wd = x.shape
     f, _, kh, kw = w.shape
@@ -657,9 +667,11 @@ def conv2d_direct_weight_grad(x: np.ndarray, gy: np.ndarray, kernel_size: Pair,
     of g_y times the input under each tap. Same checks by the caller as :func:`conv2d_direct`.
     ``planes``: x's from :func:`direct_planes` (the forward's), if laid out already.
 
-    The input in the forward's planes; g_y as it is when its rows fill the planes' row width,
-    its filters are a multiple of 8 and an image's outputs a whole number of vectors (a
-    "same" conv of 16 to 64 filters on 8x8 to 32x32 planes), else widened to that with zeros.
+    The input in the forward's planes; g_y as it is when it is 64-byte aligned and of x's
+    dtype, its filters a multiple of 8, an image's outputs a whole number of vectors, and its
+    rows fill the planes' row width or (on gapped rows, unmasked) are whole vectors, x's gap
+    skipped after each (a "same" conv of 16 to 64 filters on 8x8 to 32x32 planes); else
+    widened to the planes' row width with zeros.
     Tasks: (chunk of images, 8 filters), each summing over its images' planes; the chunks'
     sums are added at the end.
     """
@@ -673,9 +685,12 @@ def conv2d_direct_weight_grad(x: np.ndarray, gy: np.ndarray, kernel_size: Pair,
     kw3 = -(-kw // 3) * 3
     f8 = -(-f // 8) * 8  # tasks of 8 filters
     size, per_row, skip = lay.vectors * nl, lay.vectors, 0
+    masked = bool((lay.masks != -1).any())
     aligned = gy.flags.c_contiguous and gy.ctypes.data % VECTOR_BYTES == 0
-    if f8 == f and aligned and (oh * ow) % nl == 0 and (ow == lay.rw or ow % nl == 0):
-        # g_y as it is: its rows fill x's rows, or are whole vectors (then x's gap skipped)
+    if (f8 == f and aligned and gy.dtype == x.dtype and (oh * ow) % nl == 0
+            and (ow == lay.rw or (ow % nl == 0 and not masked))):
+        # g_y as it is: its rows fill x's rows, or are whole vectors on gapped rows (x's gap
+        # skipped after each; the masks, indexed by x's vectors, are then all -1)
         gt = gy.reshape(n, f, oh * ow)
         if ow != lay.rw:
             size, per_row, skip = oh * ow, ow // nl, lay.rw - ow
@@ -685,8 +700,8 @@ def conv2d_direct_weight_grad(x: np.ndarray, gy: np.ndarray, kernel_size: Pair,
     chunks = _chunks(n, (8 * size + lay.planes * lay.size) * x.dtype.itemsize)
     part = np.empty((chunks, f8, c, kh, kw3), dtype=x.dtype)
     if lay.rows:
-        pick(_rows_grad_jit, _rows_grad_serial)(xs, gt, lay.masks, bool((lay.masks != -1).any()),
-                                                lay.base, lay.rw, per_row, skip, nl, part)
+        pick(_rows_grad_jit, _rows_grad_serial)(xs, gt, lay.masks, masked, lay.base, lay.rw,
+                                                per_row, skip, nl, part)
     else:
         pick(_phases_grad_jit, _phases_grad_serial)(xs, gt, lay.masks, lay.sh, lay.pstep,
                                                     lay.jstep, lay.rw, nl, part)
@@ -697,7 +712,8 @@ def _chunks(n: int, hot: int) -> int:
     """The weight gradient's chunks of a batch of n images: as many as keep a chunk's
     ``hot`` bytes per image (a task's g_y and one channel's planes, read again for every
     channel and tap) within _CHUNK_BYTES, rounded up to a multiple of the threads (Numba hands
-    each thread a run of equal tasks: chunks as even as can be, the same count per thread)."""
+    each thread a run of equal tasks: chunks as even as can be, the same count per thread),
+    and at most n."""
     threads = numba.get_num_threads()
     chunks = -(-n // max(1, _CHUNK_BYTES // hot))
     return min(n, -(-chunks // threads) * threads)

@@ -100,7 +100,10 @@ def _vload_masked(typingctx: Any, arr: Any, idx: Any, mask: Any) -> Any:
         vty = context.get_value_type(sig.return_type)
         ptr = _element_pointer(context, builder, sig.args[0], args[0], args[1], vty)
         v = builder.load(ptr, align=arr.dtype.bitwidth // 8)
-        bits = builder.trunc(args[2], ir.IntType(vty.count))
+        width = args[2].type.width  # the mask's integer: to one bit per lane
+        lanes_t = ir.IntType(vty.count)
+        bits = (builder.trunc(args[2], lanes_t) if width > vty.count
+                else builder.zext(args[2], lanes_t) if width < vty.count else args[2])
         keep = builder.bitcast(bits, ir.VectorType(ir.IntType(1), vty.count))
         return builder.select(keep, v, ir.Constant(vty, None))  # (one zero-masked load)
 

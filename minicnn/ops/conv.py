@@ -212,7 +212,8 @@ class Conv2d(Function):
             return k.conv2d_implicit_gemm(x, w, b, stride, padding, dilation, groups)
         if algo in ("direct", "winograd"):
             if (direct_weight_grad and algo == "direct" and hasattr(k, "direct_planes")
-                    and is_grad_enabled() and self.needs_input_grad[1]):
+                    and is_grad_enabled() and self.needs_input_grad[1]
+                    and not _is_pointwise(*w.shape[2:], stride, padding, dilation)):
                 # x laid out once, for the forward and the weight gradient: held until backward
                 self.planes = k.direct_planes(x, w.shape[2:], padding, stride)
             return _fast_conv(k, algo, x, w, padding, stride, bias=b, planes=self.planes)
