@@ -394,13 +394,14 @@ def test_auto_takes_direct_where_it_pays(monkeypatch, rng, restore_algo):
 
 
 @pytest.mark.parametrize("algo,channels,size,k,stride,calls,grad_calls", [
-    ("auto", 16, 16, 3, 1, 1, 1),  # small channels, 16x16 outputs: the direct weight gradient
+    ("auto", 16, 16, 3, 1, 1, 1),  # the direct forward: the direct weight gradient too
     ("auto", 64, 16, 3, 1, 1, 1),
     ("auto", 16, 8, 3, 1, 1, 1),
     ("auto", 16, 16, 3, 2, 1, 1),  # strided: 8x8 outputs
-    ("auto", 16, 4, 3, 1, 1, 0),  # 4x4 outputs: im2col's GEMM
+    ("auto", 16, 4, 3, 1, 1, 1),  # 4x4 outputs
     ("auto", 16, 16, 1, 2, 1, 0),  # 1x1: im2col's GEMM (a strided view of x)
-    ("auto", 96, 16, 3, 1, 1, 0),  # 96 channels: the direct forward, im2col's gradient
+    ("auto", 96, 16, 3, 1, 1, 1),  # 96 channels
+    ("auto", 256, 8, 3, 1, 0, 0),  # 256 channels: no direct kernel (Winograd or im2col)
     ("direct", 16, 4, 3, 1, 1, 1),  # asked for: direct
     ("im2col", 16, 16, 3, 1, 0, 0),
 ])

@@ -24,7 +24,8 @@ GEMM's output and g_y^T take a second one. Forward saves only x and W; backward 
 cols chunk by chunk (as Caffe does) rather than holding 9x the input per layer until backward.
 
 Algorithms (``algo``), each for the forward and the input gradient (the weight gradient is
-im2col's GEMM, or the direct kernel's where it pays): 'auto', the default, takes the kernel
+im2col's GEMM, or the direct kernel's with the direct forward but for 1x1 kernels): 'auto',
+the default, takes the kernel
 set's register-blocked direct kernels (``conv2d_direct`` and ``conv2d_direct_weight_grad``,
 Numba; any kernel size and stride, no dilation or groups; a strided conv's input gradient
 by col2im) for layers of at most :data:`DIRECT_MAX_CHANNELS` channels (but not a 1x1
@@ -63,19 +64,15 @@ _DEFAULT_LIMIT_MB = 256
 #: 5.0/20.1 against 6.7/20.3; 96->128 at 28x28, batch 8: 5.4/19.5 against 6.1/19.7. From
 #: 256 channels Winograd wins: 256->256 at 14x14, batch 8: 7.6/25.7 against 6.2/19.9.
 DIRECT_MAX_CHANNELS = 128
-#: 'auto', having taken the direct kernel for the forward and the input gradient, takes the
-#: direct weight gradient (``conv2d_direct_weight_grad``) too for at most
-#: DIRECT_GRAD_MAX_CHANNELS in and out channels and at least DIRECT_GRAD_MIN_OUTPUTS outputs
-#: per plane (and not for 1x1 kernels, whose im2col is a strided view or copy of x); else
-#: im2col's GEMM.
-DIRECT_GRAD_MAX_CHANNELS = 64
-DIRECT_GRAD_MIN_OUTPUTS = 64
-# (measured, float32, weight gradient alone in ms, direct against im2col + GEMM: 16->16 at
-# 32x32, batch 64: 1.7 against 5-11; 32->32 at 16x16: 1.8 against 2.7; 64->64 at 32x32,
-# batch 32: 10.7-12 against 24-28; at 56x56, batch 8: 11.0 against 15.4; 16->32 3x3/2 at
-# 32x32: 1.6-1.7 against 2.6; 128->128 at 16x16: 16.6-17.5 against 13.6. A whole layer's
-# forward+backward, 64->64 at 8x8, batch 64: 5.4 against 5.6 ms; 32->32 at 8x8: 1.7 against
-# 2.0; 32->64 3x3/2 at 16x16: 4.5 against 4.7)
+# 'auto', having taken the direct kernel for the forward and the input gradient, takes its
+# weight gradient too (``conv2d_direct_weight_grad``, on the forward's planes), but not for a
+# 1x1 kernel (whose im2col is a strided view or copy of x: one GEMM). Measured, float32, a
+# whole layer's forward+backward in ms, the direct weight gradient against im2col + GEMM:
+# 128->128 at 16x16, batch 32: 23.9 against 27.8; at 8x8, batch 64: 14.7 against 17.6;
+# 96->128 at 28x28, batch 8: 13.1 against 14.7; 128->128 at 32x32, batch 16: 45.4 against
+# 52.7; on small planes 64->64 at 4x4, batch 64: 2.1 against 2.5; at 7x7: 3.7 against 4.1;
+# 32->32 at 6x6, batch 32: 0.57 against 0.76. (Before the planes were shared and the
+# weight gradient's chunks evened out, im2col won above 64 channels and below 8x8.)
 #: 'auto' takes Winograd F(2x2, 3x3) for a 3x3 stride-1 layer when both in and out channels are
 #: at least WINOGRAD_MIN_CHANNELS, the output at least WINOGRAD_MIN_SIZE on each side, and
 #: min(channels) times the number of 2x2 output tiles of the batch (the work of each of the 16
@@ -443,15 +440,6 @@ def _winograd_pays(x_shape: tuple[int, ...], f: int, c: int, p: Pair) -> bool:
             and ch * tiles >= WINOGRAD_MIN_WORK)
 
 
-def _direct_weight_grad_pays(x_shape: tuple[int, ...], f: int, c: int, k: Pair, s: Pair,
-                             p: Pair) -> bool:
-    """Whether 'auto', having taken the direct kernel, takes its weight gradient too (see
-    DIRECT_GRAD_MAX_CHANNELS)."""
-    oh, ow = _out_size(x_shape[2], x_shape[3], k, s, p, (1, 1))
-    return (max(f, c) <= DIRECT_GRAD_MAX_CHANNELS and oh * ow >= DIRECT_GRAD_MIN_OUTPUTS
-            and k[0] * k[1] > 1)
-
-
 def _resolve_algo(algo: str | None, x: Tensor, w: Tensor, s: Pair, p: Pair, d: Pair,
                   groups: int) -> str:
     """The algorithm that runs: an explicit ``algo`` strictly, else the default's preference."""
@@ -585,6 +573,5 @@ def conv2d(
         raise ValueError(f"conv2d: algo must be None or one of {ALGOS}, got {algo!r}")
     requested = _conv_algo if algo is None else algo
     algo = _resolve_algo(algo, input, weight, s, p, d, groups)
-    direct_weight_grad = algo == "direct" and (
-        requested == "direct" or _direct_weight_grad_pays(input.shape, f, c, (kh, kw), s, p))
+    direct_weight_grad = algo == "direct" and (requested == "direct" or kh * kw > 1)
     return Conv2d.apply(input, weight, bias, s, p, d, groups, algo, direct_weight_grad)
