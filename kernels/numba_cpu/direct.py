@@ -508,6 +508,7 @@ class Layout(NamedTuple):
     pstep: int
     jstep: int
     vectors: int  #: g_y's vectors of outputs per image (oh rw, rounded up)
+    masked: bool  #: whether any load needs its mask (else every load is plain)
     masks: np.ndarray  #: (vectors of the longest reach, kw rounded up to 3) lane masks
 
 
@@ -576,7 +577,7 @@ def _layout(shape: tuple[int, ...], dtype: np.dtype, kernel_size: Pair, padding:
             masks[:, j] = np.where(right.all(axis=1), -1, bits)
     masks.flags.writeable = False  # (cached: one table per conv shape)
     return Layout(rows, shape, dtype, kernel_size, padding, stride, rw, lead, planes, size, sh,
-                  base, pstep, jstep, vectors, masks)
+                  base, pstep, jstep, vectors, bool((masks != -1).any()), masks)
 
 
 def direct_planes(x: np.ndarray, kernel_size: Pair, padding: Pair,
@@ -652,7 +653,7 @@ def conv2d_direct(x: np.ndarray, w: np.ndarray, padding: Pair, stride: Pair = (1
     if lay.rows:
         conv = (pick(_rows8_conv_jit, _rows8_conv_serial) if wide
                 else pick(_rows4_conv_jit, _rows4_conv_serial))
-        conv(xs, wg, bg, lay.masks, bool((lay.masks != -1).any()), lay.base, lay.rw, nl, y)
+        conv(xs, wg, bg, lay.masks, lay.masked, lay.base, lay.rw, nl, y)
     else:
         pick(_phases4_conv_jit, _phases4_conv_serial)(xs, wg, bg, lay.masks, lay.sh, lay.pstep,
                                                       lay.jstep, lay.rw, nl, y)
@@ -685,10 +686,9 @@ def conv2d_direct_weight_grad(x: np.ndarray, gy: np.ndarray, kernel_size: Pair,
     kw3 = -(-kw // 3) * 3
     f8 = -(-f // 8) * 8  # tasks of 8 filters
     size, per_row, skip = lay.vectors * nl, lay.vectors, 0
-    masked = bool((lay.masks != -1).any())
     aligned = gy.flags.c_contiguous and gy.ctypes.data % VECTOR_BYTES == 0
     if (f8 == f and aligned and gy.dtype == x.dtype and (oh * ow) % nl == 0
-            and (ow == lay.rw or (ow % nl == 0 and not masked))):
+            and (ow == lay.rw or (ow % nl == 0 and not lay.masked))):
         # g_y as it is: its rows fill x's rows, or are whole vectors on gapped rows (x's gap
         # skipped after each; the masks, indexed by x's vectors, are then all -1)
         gt = gy.reshape(n, f, oh * ow)
@@ -700,8 +700,8 @@ def conv2d_direct_weight_grad(x: np.ndarray, gy: np.ndarray, kernel_size: Pair,
     chunks = _chunks(n, (8 * size + lay.planes * lay.size) * x.dtype.itemsize)
     part = np.empty((chunks, f8, c, kh, kw3), dtype=x.dtype)
     if lay.rows:
-        pick(_rows_grad_jit, _rows_grad_serial)(xs, gt, lay.masks, masked, lay.base, lay.rw,
-                                                per_row, skip, nl, part)
+        pick(_rows_grad_jit, _rows_grad_serial)(xs, gt, lay.masks, lay.masked, lay.base,
+                                                lay.rw, per_row, skip, nl, part)
     else:
         pick(_phases_grad_jit, _phases_grad_serial)(xs, gt, lay.masks, lay.sh, lay.pstep,
                                                     lay.jstep, lay.rw, nl, part)

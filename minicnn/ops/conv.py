@@ -209,8 +209,7 @@ class Conv2d(Function):
             return k.conv2d_implicit_gemm(x, w, b, stride, padding, dilation, groups)
         if algo in ("direct", "winograd"):
             if (direct_weight_grad and algo == "direct" and hasattr(k, "direct_planes")
-                    and is_grad_enabled() and self.needs_input_grad[1]
-                    and not _is_pointwise(*w.shape[2:], stride, padding, dilation)):
+                    and is_grad_enabled() and self.needs_input_grad[1]):
                 # x laid out once, for the forward and the weight gradient: held until backward
                 self.planes = k.direct_planes(x, w.shape[2:], padding, stride)
             return _fast_conv(k, algo, x, w, padding, stride, bias=b, planes=self.planes)
@@ -573,5 +572,7 @@ def conv2d(
         raise ValueError(f"conv2d: algo must be None or one of {ALGOS}, got {algo!r}")
     requested = _conv_algo if algo is None else algo
     algo = _resolve_algo(algo, input, weight, s, p, d, groups)
-    direct_weight_grad = algo == "direct" and (requested == "direct" or kh * kw > 1)
+    # (a pointwise conv's backward is a batched GEMM on x as it is, whatever the forward ran)
+    direct_weight_grad = (algo == "direct" and not _is_pointwise(kh, kw, s, p, d)
+                          and (requested == "direct" or kh * kw > 1))
     return Conv2d.apply(input, weight, bias, s, p, d, groups, algo, direct_weight_grad)
